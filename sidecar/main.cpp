@@ -1,0 +1,5 @@
+#include <cstdio>
+int main() {
+  std::puts("mlsidecar: under construction");
+  return 0;
+}
