@@ -595,3 +595,54 @@ def test_model_server_sigterm_exits_zero():
     m = ModelServer()
     assert http_request(m.port, "GET", "/healthz")[0] == 200
     assert m.stop(signal.SIGTERM, timeout=5) == 0
+
+
+# --- examples/traffic.py ---------------------------------------------------------------------
+
+TRAFFIC = os.path.join(procs.REPO_ROOT, "examples", "traffic.py")
+
+
+def run_traffic(*args):
+    import subprocess
+    out = subprocess.run([sys.executable, TRAFFIC] + [str(a) for a in args], capture_output=True,
+                         text=True, timeout=60)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_traffic_sends_every_kind_and_sums_up():
+    with ModelServer("--prefill-base-ms", "1", "--prefill-ms-per-token", "0",
+                     "--token-ms", "1") as m:
+        rc, out, err = run_traffic("--target", m.url, "--requests", 60, "--concurrency", 3,
+                                   "--mix", "v1,v2,completions,chat,ollama", "--json",
+                                   "--max-tokens", 4)
+        assert rc == 0, err
+        summary = json.loads(out)
+        assert summary["requests"] == 60 and summary["ok"] == 60 and summary["errors"] == {}
+        assert summary["p50_ms"] <= summary["p99_ms"]
+        assert summary["ttft_p50_ms"] > 0
+        stats = m.stats()
+        assert stats["requests"] == 60 + 1  # + this /debug/stats
+        assert stats["connections_opened"] == 3 + 1  # keep-alive: one per worker
+        assert 0 < stats["streams_started"] < 60
+        rc, out, _ = run_traffic("--target", m.url, "--requests", 5, "--mix", "v2",
+                                 "--model", "nope")
+        assert rc == 1 and "errors: 404=5" in out and out.startswith("traffic: 5 requests")
+
+
+def test_traffic_shift_moves_only_the_chosen_features(tmp_path):
+    import csv
+    means = {}
+    for name, shift in (("ref", []), ("shifted", ["--shift", "f2,f5=+3"])):
+        path = tmp_path / (name + ".csv")
+        rc, _, err = run_traffic("--emit-csv", path, "--rows", 4000, *shift)
+        assert rc == 0, err
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 4000
+        means[name] = {k: sum(float(r[k]) for r in rows) / len(rows) for k in rows[0]}
+    expected = [0.0, 1.0, -1.0, 5.0, 0.5, 10.0, -3.0, 2.0]
+    for i, mu in enumerate(expected):
+        f = "f%d" % i
+        assert abs(means["ref"][f] - mu) < 0.15, (f, means["ref"][f])
+        delta = means["shifted"][f] - means["ref"][f]
+        assert abs(delta - (3.0 if f in ("f2", "f5") else 0.0)) < 1e-6, (f, delta)
