@@ -1,0 +1,127 @@
+// DriftEngine: measures how far the live inputs and outputs of the model have drifted from the
+// reference profile, off the request path.
+//
+// Flow: an I/O thread asks should_sample() (a per-producer xorshift draw, no shared state) and, if
+// yes, offer()s a copy of the body to its own SampleQueue (lock-free SPSC, bounded in slots and
+// bytes; a full queue drops and counts, the request never waits). One worker thread drains all
+// queues every few milliseconds, reads each body with the payload reader of its route, appends
+// the values of the profile's features to per-feature sliding windows (DriftWindow), and every
+// `interval` computes the statistics of every window against the reference (PSI, JS distance,
+// KS, Wasserstein for numeric features; PSI, JS distance, chi-square for categorical ones), then
+// publishes them as one immutable snapshot.
+//
+// Thread safety: should_sample(p) and offer(p, ...) may be called concurrently for distinct
+// producers p, each by one thread; they never block, allocate only when a queue slot has to grow,
+// and never throw. Collect(), drift_json(), compute_now(), start() and stop() may be called from
+// any thread. Members: state_mutex_ guards the windows and the reader scratch (worker and
+// compute_now()); snapshot_mutex_ guards snapshot_; counters are atomics.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include "metrics/drift/direction.h"
+#include "metrics/drift/payload.h"
+#include "metrics/drift/reference_profile.h"
+#include "metrics/route.h"
+
+namespace mlsidecar::drift {
+
+struct DriftSettings {
+  std::string profile_path;                   // reference profile JSON (from `mlsidecar profile`)
+  std::size_t window = 1000;                  // --drift-window
+  std::chrono::milliseconds interval{10000};  // --drift-interval
+  double sample_rate = 1.0;                   // --drift-sample-rate (0..1)
+  std::size_t max_body = 1 << 20;             // --drift-max-body; larger bodies are skipped+counted
+  std::size_t max_features = 256;             // --drift-max-features
+  std::size_t queue_capacity = 1024;          // slots per producer
+  std::size_t queue_bytes = 16 << 20;         // bytes of bodies in flight per producer
+  PayloadFormat format = PayloadFormat::automatic;  // --drift-format; automatic picks by route
+};
+
+class DriftEngine : public prometheus::Collectable {
+ public:
+  // Loads the profile; throws std::runtime_error with one line (file name + reason) when it is
+  // missing or invalid, or when a setting is out of range.
+  DriftEngine(DriftSettings settings, std::size_t producers);
+  // Same, with a profile already in memory (tests, tools).
+  DriftEngine(DriftSettings settings, std::size_t producers, ReferenceProfile profile);
+  ~DriftEngine() override;
+  DriftEngine(const DriftEngine&) = delete;
+  DriftEngine& operator=(const DriftEngine&) = delete;
+
+  void start();  // starts the worker thread (drains continuously, computes every `interval`)
+  void stop();   // stops and joins it; idempotent
+
+  // Hot path (I/O thread `producer`, 0..producers-1): never blocks, never throws.
+  bool should_sample(std::size_t producer) noexcept;
+  // Copies `body` into the producer's queue. False, and counted, when the body is over max_body
+  // (mlsidecar_drift_skipped_total{reason="too_large"}) or the queue is full
+  // (mlsidecar_drift_dropped_samples_total). Responses are offered with Direction::output.
+  bool offer(std::size_t producer, Direction direction, Route route, std::string_view body) noexcept;
+
+  // Drains the queues and computes the statistics synchronously (tests, /drift?refresh).
+  void compute_now();
+  // Drains the queues without computing (tests).
+  void drain_now();
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+  std::string drift_json() const;  // the /drift admin document
+
+  std::size_t producers() const { return producers_.size(); }
+  const ReferenceProfile& profile() const { return profile_; }
+  const DriftSettings& settings() const { return settings_; }
+
+  struct FeatureState;
+  struct Snapshot;
+
+ private:
+  struct Producer;
+  void init();
+  void run();
+  std::size_t drain_locked();
+  void ingest_locked(Direction direction, Route route, std::string_view body);
+  void compute_locked();
+
+  const DriftSettings settings_;
+  const ReferenceProfile profile_;
+  std::uint64_t sample_threshold_ = 0;  // should_sample: draw < threshold (unless rate >= 1)
+  std::vector<std::unique_ptr<Producer>> producers_;
+  std::vector<std::unique_ptr<FeatureState>> features_;  // fixed after construction
+  // Feature index by name, and the features of each direction; immutable after construction.
+  std::map<std::string, std::size_t, std::less<>> lookup_[kDirectionCount];
+  std::vector<std::size_t> by_direction_[kDirectionCount];
+  FeatureNaming naming_[kDirectionCount];
+
+  std::mutex state_mutex_;  // guards windows inside features_, scratch_values_, lookup
+  std::vector<FeatureValue> scratch_values_;
+  std::vector<std::uint32_t> scratch_seen_;
+
+  // Worker-side counters, read by Collect().
+  std::atomic<std::uint64_t> skipped_[kReadStatusCount] = {};
+  std::atomic<std::uint64_t> bodies_read_[kDirectionCount] = {};
+  std::atomic<std::uint64_t> untracked_values_{0};
+
+  mutable std::mutex snapshot_mutex_;  // guards snapshot_
+  std::shared_ptr<const Snapshot> snapshot_;
+
+  std::mutex run_mutex_;  // guards running_, with wake_
+  std::condition_variable wake_;
+  bool running_ = false;
+  std::thread worker_;
+};
+
+}  // namespace mlsidecar::drift

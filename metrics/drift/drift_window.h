@@ -1,0 +1,41 @@
+// DriftWindow: the most recent `capacity` values of one feature, a fixed ring that overwrites the
+// oldest value. Memory is allocated once, at construction.
+//
+// Example: capacity 3, push 1 2 3 4 -> values() holds {2, 3, 4} (in some order) and size() == 3.
+//
+// Thread safety: none; owned by the drift worker (the engine's state mutex guards it).
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace mlsidecar::drift {
+
+template <typename T>
+class DriftWindow {
+ public:
+  explicit DriftWindow(std::size_t capacity) : ring_(capacity < 1 ? 1 : capacity) {}
+
+  void push(T value) {
+    ring_[next_] = value;
+    next_ = next_ + 1 == ring_.size() ? 0 : next_ + 1;
+    if (size_ < ring_.size()) ++size_;
+  }
+  std::size_t size() const { return size_; }
+  std::size_t capacity() const { return ring_.size(); }
+  // Copies the values (in storage order; statistics do not depend on order).
+  void copy_to(std::vector<T>& out) const {
+    out.assign(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(size_));
+  }
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    for (std::size_t i = 0; i < size_; ++i) fn(ring_[i]);
+  }
+
+ private:
+  std::vector<T> ring_;
+  std::size_t next_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace mlsidecar::drift

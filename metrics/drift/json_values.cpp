@@ -1,0 +1,57 @@
+#include "metrics/drift/json_values.h"
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+namespace mlsidecar::drift::detail {
+
+FeatureValue scalar_value(std::string name, const nlohmann::json& v) {
+  FeatureValue out;
+  out.name = std::move(name);
+  if (v.is_number()) {
+    out.type = FeatureValue::Type::number;
+    out.number = v.get<double>();
+  } else if (v.is_string()) {
+    out.type = FeatureValue::Type::text;
+    out.text = v.get<std::string>();
+  } else if (v.is_boolean()) {
+    out.type = FeatureValue::Type::text;
+    out.text = v.get<bool>() ? "true" : "false";
+  } else {
+    out.type = FeatureValue::Type::missing;
+  }
+  return out;
+}
+
+std::string number_text(double x) {
+  if (std::trunc(x) == x && std::abs(x) < 9007199254740992.0) {
+    return std::to_string(static_cast<long long>(x));
+  }
+  return nlohmann::json(x).dump();
+}
+
+std::string column_name(const std::vector<std::string>* names, const std::string& base,
+                        std::size_t i) {
+  if (names != nullptr && i < names->size() && !(*names)[i].empty()) return (*names)[i];
+  return base + "[" + std::to_string(i) + "]";
+}
+
+ReadResult read_rows(const nlohmann::json& rows, const std::string& base,
+                     const FeatureNaming& naming, std::vector<FeatureValue>& out) {
+  if (!rows.is_array()) return {ReadStatus::unexpected_shape, 0};
+  for (const auto& row : rows) {
+    if (row.is_object()) {
+      for (auto it = row.begin(); it != row.end(); ++it) out.push_back(scalar_value(it.key(), *it));
+    } else if (row.is_array()) {
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        out.push_back(scalar_value(column_name(naming.columns, base, i), row[i]));
+      }
+    } else {
+      out.push_back(scalar_value(base, row));
+    }
+  }
+  return {ReadStatus::ok, rows.size()};
+}
+
+}  // namespace mlsidecar::drift::detail

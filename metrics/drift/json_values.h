@@ -1,0 +1,31 @@
+// Helpers shared by the payload readers: turning one JSON scalar into a FeatureValue, and naming
+// positional columns. Internal to metrics/drift.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "metrics/drift/payload.h"
+
+namespace mlsidecar::drift::detail {
+
+// Number -> number; string -> text; bool -> text "true"/"false"; null -> missing; an array or
+// object (not a scalar) -> missing as well, since it cannot be a feature value.
+FeatureValue scalar_value(std::string name, const nlohmann::json& v);
+
+// Text of a number used as a category: integers without a decimal point, others in the
+// shortest form that reads back the same (as JSON writes them).
+std::string number_text(double x);
+
+// Name of column `i`: the profile's name when it has one, else "<base>[i]".
+std::string column_name(const std::vector<std::string>* names, const std::string& base,
+                        std::size_t i);
+
+// Reads rows in the KServe V1 / TF Serving row format: each row an object (keys are features),
+// a list (positional columns) or a scalar (the feature `base`).
+ReadResult read_rows(const nlohmann::json& rows, const std::string& base,
+                     const FeatureNaming& naming, std::vector<FeatureValue>& out);
+
+}  // namespace mlsidecar::drift::detail

@@ -1,0 +1,64 @@
+// Drift statistics: pure functions over bin ratios, category counts and sorted samples. Each one
+// follows the textbook definition that SciPy implements, so that its numbers can be checked
+// against scipy.stats / scipy.spatial to 1e-9 relative (tests/metrics/drift/test_scipy_agreement.py).
+//
+// Thread safety: stateless; callable from any thread.
+//
+// Worked example (PSI, epsilon 1e-4): reference ratios {0.5, 0.5}, live ratios {0.9, 0.1}:
+//   (0.9-0.5)*ln(0.9/0.5) + (0.1-0.5)*ln(0.1/0.5) = 0.2351 + 0.6438 = 0.8789.
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+namespace mlsidecar::drift {
+
+// Ratios below this are raised to it before PSI and before chi-square expectations, so that an
+// empty bin or a category never seen in the reference gives a large but finite value. The same
+// number is used by the fleet recording rule (docs/drift.md).
+inline constexpr double kRatioEpsilon = 1e-4;
+
+// Population stability index, natural log: sum over bins of (a - e) * ln(a / e) with
+// a = max(actual_i, epsilon) and e = max(expected_i, epsilon). Inputs are ratios (each summing
+// to 1); sizes must match. Returns 0 for empty input.
+double psi(std::span<const double> expected, std::span<const double> actual,
+           double epsilon = kRatioEpsilon);
+
+// Jensen-Shannon distance, base 2 (0..1), as scipy.spatial.distance.jensenshannon(p, q, base=2):
+// p and q are counts or ratios, each normalised to sum 1 first. Zero entries need no smoothing.
+// Returns 0 when either side sums to 0.
+double js_distance(std::span<const double> p, std::span<const double> q);
+
+// Two-sample Kolmogorov-Smirnov test, two-sided, as scipy.stats.ks_2samp(a, b) with its default
+// method='auto': exact p-value (Hodges' inside method with Viehmann's 1-p recursion) when both
+// sample sizes are at most 10000, else the asymptotic kstwo.sf(d, round(n*m/(n+m))). In exact mode
+// the statistic is rounded to the lattice h/lcm(n, m) exactly as SciPy does.
+struct KsResult {
+  double statistic = 0.0;
+  double pvalue = 1.0;
+  bool exact = true;
+};
+// Both inputs must be sorted ascending and non-empty (else {0, 1}).
+KsResult ks_2samp(std::span<const double> a_sorted, std::span<const double> b_sorted);
+
+// Survival function of the two-sided one-sample KS statistic for sample size n (SciPy's
+// kstwo.sf(d, n), Simard & L'Ecuyer's selection of methods).
+double kolmogorov_sf(double d, double n);
+
+// Wasserstein-1 distance between the empirical distributions of two sorted samples, as
+// scipy.stats.wasserstein_distance(a, b). Returns 0 when either is empty.
+double wasserstein(std::span<const double> a_sorted, std::span<const double> b_sorted);
+
+// Regularised upper incomplete gamma function Q(a, x) (scipy.special.gammaincc), a > 0, x >= 0.
+double gamma_q(double a, double x);
+
+// Pearson chi-square goodness of fit, as scipy.stats.chisquare(observed, expected): the statistic
+// sum (o - e)^2 / e and its p-value Q((k-1)/2, stat/2). `expected` must be positive and sum to
+// the same total as `observed`. With fewer than 2 categories the p-value is 1.
+struct ChisquareResult {
+  double statistic = 0.0;
+  double pvalue = 1.0;
+};
+ChisquareResult chisquare(std::span<const double> observed, std::span<const double> expected);
+
+}  // namespace mlsidecar::drift
