@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""Every PromQL query mlsidecar ships, in one list, for the checks and the end-to-end test.
+
+  queries.py [--rate-interval 1m] [--namespace RE] [--keda RENDERED.yaml]   -> JSON lines
+
+Each line: {"source", "expr", "records", "instant", "external"}:
+  source    where the query lives (file and rule, panel or trigger)
+  expr      the query with dashboard variables and adapter templates filled in
+  records   the recording rule's name, for rules that record
+  external  the query needs metrics from outside mlsidecar (kube-state-metrics)
+Sources: manifests/rules/mlsidecar.rules.yaml, the Grafana dashboard, the prometheus-adapter
+rules and the KEDA ScaledObject (from a rendered overlay, or from the keda overlay's source).
+"""
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "manifests"
+RULES = MANIFESTS / "rules" / "mlsidecar.rules.yaml"
+ADAPTER = MANIFESTS / "overlays" / "hpa-adapter" / "prometheus-adapter-rules.yaml"
+HPA = MANIFESTS / "overlays" / "hpa-adapter" / "hpa.yaml"
+KEDA = MANIFESTS / "overlays" / "keda" / "scaledobject.yaml"
+
+
+def rule_queries():
+    for group in yaml.safe_load(RULES.read_text())["groups"]:
+        for rule in group["rules"]:
+            name = rule.get("record") or rule.get("alert")
+            yield {"source": f"rules/{group['name']}/{name}", "expr": rule["expr"],
+                   "records": rule.get("record"), "instant": True,
+                   "external": "kube_" in rule["expr"]}
+
+
+def dashboard_queries(rate_interval, namespace):
+    out = subprocess.run([sys.executable, str(MANIFESTS / "tools" / "render-dashboard.py"), "--queries"],
+                         check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        q = json.loads(line)
+        expr = (q["expr"].replace("$__rate_interval", rate_interval).replace("$namespace", namespace)
+                .replace("$model", ".+").replace("$pod", ".+").replace("$deployment", ".+"))
+        yield {"source": f"dashboard/{q['panel']}", "expr": expr, "records": None,
+               "instant": q["instant"], "external": q["external"]}
+
+
+def adapter_rules():
+    return yaml.safe_load(ADAPTER.read_text())["rules"]
+
+
+def adapter_queries(namespace):
+    """The adapter's queries as it sends them for `kubectl get --raw` of one namespace's pods."""
+    for i, rule in enumerate(adapter_rules()):
+        metric = rule["name"]["as"]
+        yield {"source": f"prometheus-adapter/{metric}/seriesQuery", "expr": rule["seriesQuery"],
+               "records": None, "instant": True, "external": False}
+        expr = (rule["metricsQuery"].replace("<<.Series>>", metric)
+                .replace("<<.LabelMatchers>>", f'namespace=~"{namespace}",pod=~".+"')
+                .replace("<<.GroupBy>>", "pod"))
+        yield {"source": f"prometheus-adapter/{metric}/metricsQuery", "expr": expr, "records": None,
+               "instant": True, "external": False}
+
+
+def keda_queries(rendered=None):
+    docs = list(yaml.safe_load_all(pathlib.Path(rendered).read_text() if rendered else KEDA.read_text()))
+    for doc in docs:
+        if not doc or doc.get("kind") != "ScaledObject":
+            continue
+        for i, trig in enumerate(doc["spec"]["triggers"]):
+            if trig["type"] == "prometheus":
+                yield {"source": f"keda/{doc['metadata']['name']}/trigger{i}", "expr": trig["metadata"]["query"],
+                       "records": None, "instant": True, "external": False}
+
+
+def hpa_metric_names():
+    hpa = yaml.safe_load(HPA.read_text())
+    return [m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+
+
+def all_queries(rate_interval="1m", namespace=".*", keda=None):
+    yield from rule_queries()
+    yield from dashboard_queries(rate_interval, namespace)
+    yield from adapter_queries(namespace)
+    yield from keda_queries(keda)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate-interval", default="1m")
+    ap.add_argument("--namespace", default=".*")
+    ap.add_argument("--keda", help="rendered keda overlay (default: the overlay's scaledobject.yaml)")
+    args = ap.parse_args()
+    for q in all_queries(args.rate_interval, args.namespace, args.keda):
+        print(json.dumps(q))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
