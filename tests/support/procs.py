@@ -2,7 +2,7 @@
 
 Plain functions and classes (no pytest fixtures needed). Everything binds 127.0.0.1.
 
-    from procs import Upstream, ModelServer, Sidecar, scrape, http_request
+    from procs import Upstream, ModelServer, Sidecar, http_request, metric_value
 
     with Upstream("--close-after", "100") as up, \\
          Sidecar(upstream_port=up.port, extra_args=["--threads", "1"]) as sc:
