@@ -2,13 +2,14 @@
 
 Plain functions and classes (no pytest fixtures needed). Everything binds 127.0.0.1.
 
-    from procs import Upstream, ModelServer, Sidecar, http_request, metric_value
+    sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+    from procs import Upstream, Sidecar, http_request, metric_sum
 
     with Upstream("--close-after", "100") as up, \\
          Sidecar(upstream_port=up.port, extra_args=["--threads", "1"]) as sc:
         status, headers, body = http_request(sc.port, "POST", "/echo", b"hello")
-        metrics = scrape(sc.admin_port)
-        assert metric_value(metrics, "mlsidecar_requests_total", route="other", code="2xx") == 1
+        metrics = sc.scrape()            # == scrape(sc.admin_port)
+        assert metric_sum(metrics, "mlsidecar_requests_total", route="other", code="2xx") == 1
 
 Readiness is always polled (a line on stdout or an HTTP 200), never waited for with a fixed sleep.
 Every process started here is stopped at interpreter exit if the test did not stop it.
