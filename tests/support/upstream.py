@@ -203,7 +203,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         for name, value in headers:
             self.send_header(name, value)
-        if close_after and self.served >= close_after:
+        if close_after and self.served >= close_after and not self.close_connection:
             self.send_header("Connection", "close")
 
     def respond(self, code, body=b"", content_type="application/json", headers=()):
