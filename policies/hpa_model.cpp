@@ -3,30 +3,41 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
-#include <numeric>
 
 namespace mlsidecar::policies {
+
+namespace {
+// The controller works in milli-units (resource.Quantity.MilliValue() rounds up), and averages
+// with integer division, so 0.2 / 0.1 is exactly 2 there; doubles are converted the same way
+// (less a hair, so that 0.2 * 1000 = 200.00000000000003 is 200 as it was meant).
+std::int64_t milli(double v) { return static_cast<std::int64_t>(std::ceil(v * 1000.0 - 1e-6)); }
+
+double usage_ratio(std::int64_t total, std::size_t count, std::int64_t target) {
+  const std::int64_t average = total / static_cast<std::int64_t>(count);
+  return static_cast<double>(average) / static_cast<double>(target);
+}
+}  // namespace
 
 std::optional<int> hpa_replicas_for_metric(const HpaMetricInput& m, int current,
                                            double tolerance) {
   if (m.ready_values.empty()) return std::nullopt;
-  const double target = m.target_average_value;
-  const double sum = std::accumulate(m.ready_values.begin(), m.ready_values.end(), 0.0);
-  const double ratio = sum / static_cast<double>(m.ready_values.size()) / target;
+  const std::int64_t target = std::max<std::int64_t>(1, milli(m.target_average_value));
+  std::int64_t total = 0;
+  for (double v : m.ready_values) total += milli(v);
+  const double ratio = usage_ratio(total, m.ready_values.size(), target);
   const bool scale_up_with_unready = m.unready_pods > 0 && ratio > 1.0;
   if (!scale_up_with_unready && m.missing_pods == 0) {
     if (std::abs(1.0 - ratio) <= tolerance) return current;
     return static_cast<int>(std::ceil(ratio * static_cast<double>(m.ready_values.size())));
   }
   // Fill in the pods without samples conservatively, then recompute.
-  double filled_sum = sum;
   std::size_t count = m.ready_values.size();
   if (m.missing_pods > 0) {
-    if (ratio < 1.0) filled_sum += target * m.missing_pods;
+    if (ratio < 1.0) total += target * m.missing_pods;
     count += static_cast<std::size_t>(m.missing_pods);
   }
   if (scale_up_with_unready) count += static_cast<std::size_t>(m.unready_pods);
-  const double new_ratio = filled_sum / static_cast<double>(count) / target;
+  const double new_ratio = usage_ratio(total, count, target);
   if (std::abs(1.0 - new_ratio) <= tolerance || (ratio < 1.0 && new_ratio > 1.0) ||
       (ratio > 1.0 && new_ratio < 1.0)) {
     return current;
