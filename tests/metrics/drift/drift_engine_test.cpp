@@ -1,0 +1,324 @@
+// DriftEngine end to end without a proxy: bodies offered as an I/O thread would, statistics and
+// counters read back the way a user reads them (Collect() and /drift).
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/metric_family.h>
+
+#include "metrics/drift/drift_engine.h"
+#include "metrics/drift/drift_window.h"
+#include "metrics/drift/sample_queue.h"
+#include "metrics/drift/statistics.h"
+
+using namespace mlsidecar::drift;
+using mlsidecar::Route;
+using nlohmann::json;
+
+namespace {
+
+ReferenceProfile test_profile() {
+  ReferenceProfile p;
+  FeatureProfile x;
+  x.name = "x";
+  x.kind = FeatureKind::numeric;
+  x.count = 4;
+  x.mean = 0;
+  x.std = 1;
+  x.min = -1;
+  x.max = 1;
+  x.edges = {0.0};
+  x.ratios = {0.5, 0.5};
+  x.sample = {-1.0, -0.5, 0.5, 1.0};
+  FeatureProfile color;
+  color.name = "color";
+  color.kind = FeatureKind::categorical;
+  color.count = 10;
+  color.categories = {{"red", 0.6}, {"blue", 0.4}};
+  FeatureProfile out;
+  out.name = "predictions";
+  out.direction = Direction::output;
+  out.kind = FeatureKind::numeric;
+  out.count = 2;
+  out.std = 0.5;
+  out.edges = {0.5};
+  out.ratios = {0.5, 0.5};
+  out.sample = {0.0, 1.0};
+  p.features = {x, color, out};
+  p.input_columns = {"x", "color"};
+  return p;
+}
+
+DriftSettings small_settings() {
+  DriftSettings s;
+  s.window = 100;
+  s.queue_capacity = 8;
+  return s;
+}
+
+// Value of a series in Collect() output, NaN when absent.
+double series(const DriftEngine& e, const std::string& name,
+              const std::vector<std::pair<std::string, std::string>>& labels) {
+  for (const auto& fam : e.Collect()) {
+    if (fam.name != name) continue;
+    for (const auto& m : fam.metric) {
+      bool match = true;
+      for (const auto& [k, v] : labels) {
+        bool found = false;
+        for (const auto& l : m.label) found = found || (l.name == k && l.value == v);
+        match = match && found;
+      }
+      if (match) return fam.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+    }
+  }
+  return std::nan("");
+}
+
+json feature_doc(const DriftEngine& e, const std::string& name, const std::string& dir = "input") {
+  json doc = json::parse(e.drift_json());
+  for (const auto& f : doc["features"]) {
+    if (f["name"] == name && f["direction"] == dir) return f;
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("engine: values reach the windows and the statistics are published") {
+  DriftEngine e(small_settings(), 2, test_profile());
+  // 3 of 4 x-values above the edge 0, colors 2 red 2 blue; list rows named by the profile.
+  REQUIRE(e.offer(0, Direction::input, Route::predict,
+                  R"({"instances": [[0.2, "red"], [0.7, "red"]]})"));
+  REQUIRE(e.offer(1, Direction::input, Route::predict,
+                  R"({"instances": [{"x": -0.3, "color": "blue"}, {"x": 2.0, "color": "blue"}]})"));
+  REQUIRE(e.offer(0, Direction::output, Route::predict, R"({"predictions": [0.9, 0.8]})"));
+  e.compute_now();
+
+  const std::vector<double> ref{0.5, 0.5}, live{0.25, 0.75};
+  CHECK_THAT(series(e, "mlsidecar_drift_psi", {{"feature", "x"}, {"direction", "input"}}),
+             Catch::Matchers::WithinRel(psi(ref, live), 1e-12));
+  CHECK(series(e, "mlsidecar_drift_window_samples", {{"feature", "x"}}) == 4);
+  CHECK(series(e, "mlsidecar_feature_bin_observations_total", {{"feature", "x"}, {"bin", "1"}}) == 3);
+  CHECK(series(e, "mlsidecar_feature_reference_ratio", {{"feature", "x"}, {"bin", "0"}}) == 0.5);
+  CHECK(series(e, "mlsidecar_feature_bin_observations_total",
+                {{"feature", "color"}, {"bin", "blue"}}) == 2);
+  CHECK(series(e, "mlsidecar_drift_ks_statistic", {{"feature", "x"}}) > 0);
+  CHECK(std::isfinite(series(e, "mlsidecar_drift_wasserstein", {{"feature", "x"}})));
+  CHECK(std::isfinite(series(e, "mlsidecar_drift_chi2_pvalue", {{"feature", "color"}})));
+  // Categorical features have no KS; numeric ones no chi-square.
+  CHECK(std::isnan(series(e, "mlsidecar_drift_ks_statistic", {{"feature", "color"}})));
+  CHECK(std::isnan(series(e, "mlsidecar_drift_chi2_pvalue", {{"feature", "x"}})));
+  CHECK(series(e, "mlsidecar_drift_window_samples",
+               {{"feature", "predictions"}, {"direction", "output"}}) == 2);
+  CHECK(series(e, "mlsidecar_drift_samples_total", {{"direction", "input"}}) == 2);
+
+  json x = feature_doc(e, "x");
+  CHECK(x["window_samples"] == 4);
+  CHECK(x["statistics"]["ks_method"] == "exact");
+  CHECK(x["bins"][1]["window_ratio"] == 0.75);
+  CHECK(x["bins"][0]["upper"] == 0.0);
+  CHECK(x["reference"]["sample_size"] == 4);
+  CHECK(json::parse(e.drift_json())["computed_at"].is_string());
+}
+
+TEST_CASE("engine: missing and non-numeric values are counted, not dropped silently") {
+  DriftEngine e(small_settings(), 1, test_profile());
+  e.offer(0, Direction::input, Route::predict,
+          R"({"instances": [{"color": "red"}, {"x": null, "color": "red"}, {"x": "abc", "color": "red"}]})");
+  e.compute_now();
+  CHECK(series(e, "mlsidecar_feature_missing_total", {{"feature", "x"}}) == 2);
+  CHECK(series(e, "mlsidecar_feature_invalid_total", {{"feature", "x"}}) == 1);
+  CHECK(series(e, "mlsidecar_feature_missing_total", {{"feature", "color"}}) == 0);
+  CHECK(series(e, "mlsidecar_drift_window_samples", {{"feature", "x"}}) == 0);
+  // No values: no statistic is published rather than a made-up one.
+  CHECK(std::isnan(series(e, "mlsidecar_drift_psi", {{"feature", "x"}})));
+  CHECK(feature_doc(e, "x")["statistics"]["psi"].is_null());
+}
+
+TEST_CASE("engine: categories never seen in the reference stay finite") {
+  DriftEngine e(small_settings(), 1, test_profile());
+  e.offer(0, Direction::input, Route::predict,
+          R"({"instances": [{"x": 1, "color": "green"}, {"x": 1, "color": "purple"}, {"x": 1, "color": 7}]})");
+  e.compute_now();
+  const double p = series(e, "mlsidecar_drift_chi2_pvalue", {{"feature", "color"}});
+  const double psi_v = series(e, "mlsidecar_drift_psi", {{"feature", "color"}});
+  CHECK(std::isfinite(p));
+  CHECK(p < 1e-6);
+  CHECK(std::isfinite(psi_v));
+  CHECK(psi_v > 1.0);
+  CHECK(series(e, "mlsidecar_drift_js_distance", {{"feature", "color"}}) == 1.0);
+  CHECK(series(e, "mlsidecar_feature_bin_observations_total",
+                {{"feature", "color"}, {"bin", "__other__"}}) == 3);
+}
+
+TEST_CASE("engine: full queues drop and count, large and malformed bodies are skipped") {
+  DriftSettings s = small_settings();
+  s.queue_capacity = 2;
+  s.max_body = 64;
+  DriftEngine e(s, 1, test_profile());
+  const std::string body = R"({"instances": [[1, "red"]]})";
+  CHECK(e.offer(0, Direction::input, Route::predict, body));
+  CHECK(e.offer(0, Direction::input, Route::predict, body));
+  CHECK_FALSE(e.offer(0, Direction::input, Route::predict, body));  // full: no waiting
+  CHECK_FALSE(e.offer(0, Direction::input, Route::predict, std::string(65, ' ')));
+  CHECK_FALSE(e.offer(5, Direction::input, Route::predict, body));  // no such producer
+  e.drain_now();
+  CHECK(e.offer(0, Direction::input, Route::predict, "{not json"));
+  CHECK(e.offer(0, Direction::input, Route::health, "{}"));
+  e.compute_now();
+  CHECK(series(e, "mlsidecar_drift_dropped_samples_total", {}) == 1);
+  CHECK(series(e, "mlsidecar_drift_skipped_total", {{"reason", "too_large"}}) == 1);
+  CHECK(series(e, "mlsidecar_drift_skipped_total", {{"reason", "invalid_json"}}) == 1);
+  CHECK(series(e, "mlsidecar_drift_skipped_total", {{"reason", "unsupported_route"}}) == 1);
+  CHECK(series(e, "mlsidecar_drift_window_samples", {{"feature", "x"}}) == 2);
+}
+
+TEST_CASE("engine: sampling rate") {
+  DriftSettings s = small_settings();
+  s.sample_rate = 0.25;
+  DriftEngine e(s, 2, test_profile());
+  int yes = 0;
+  for (int i = 0; i < 100000; ++i) yes += e.should_sample(1) ? 1 : 0;
+  CHECK(yes > 24000);
+  CHECK(yes < 26000);
+  CHECK_FALSE(e.should_sample(2));
+  s.sample_rate = 0.0;
+  DriftEngine never(s, 1, test_profile());
+  s.sample_rate = 1.0;
+  DriftEngine always(s, 1, test_profile());
+  bool any = false, all = true;
+  for (int i = 0; i < 1000; ++i) {
+    any = any || never.should_sample(0);
+    all = all && always.should_sample(0);
+  }
+  CHECK_FALSE(any);
+  CHECK(all);
+}
+
+TEST_CASE("engine: features past --drift-max-features are ignored and counted") {
+  DriftSettings s = small_settings();
+  s.max_features = 1;
+  DriftEngine e(s, 1, test_profile());
+  e.offer(0, Direction::input, Route::predict, R"({"instances": [[1, "red"]]})");
+  e.compute_now();
+  CHECK(series(e, "mlsidecar_drift_window_samples", {{"feature", "x"}}) == 1);
+  CHECK(std::isnan(series(e, "mlsidecar_drift_window_samples", {{"feature", "color"}})));
+  CHECK(series(e, "mlsidecar_drift_untracked_values_total", {}) == 1);
+}
+
+TEST_CASE("engine: the worker computes on its interval and stops") {
+  DriftSettings s = small_settings();
+  s.interval = std::chrono::milliseconds(20);
+  DriftEngine e(s, 1, test_profile());
+  e.start();
+  e.offer(0, Direction::input, Route::predict, R"({"instances": [[1, "red"]]})");
+  bool seen = false;
+  for (int i = 0; i < 500 && !seen; ++i) {  // poll up to 5 s
+    seen = series(e, "mlsidecar_drift_window_samples", {{"feature", "x"}}) == 1;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(seen);
+  e.stop();
+  e.stop();
+}
+
+TEST_CASE("engine: a bad profile path fails with one line naming the file") {
+  DriftSettings s;
+  s.profile_path = "/nonexistent/profile.json";
+  try {
+    DriftEngine e(s, 1);
+    FAIL("no exception");
+  } catch (const std::runtime_error& err) {
+    const std::string msg = err.what();
+    CHECK(msg.find("/nonexistent/profile.json") != std::string::npos);
+    CHECK(msg.find('\n') == std::string::npos);
+  }
+  s.profile_path = "";
+  CHECK_THROWS_AS(DriftEngine(s, 1), std::runtime_error);
+  DriftSettings bad_rate = small_settings();
+  bad_rate.sample_rate = 2.0;
+  CHECK_THROWS_AS(DriftEngine(bad_rate, 1, test_profile()), std::runtime_error);
+}
+
+TEST_CASE("reference profile: JSON round trip and validation") {
+  const ReferenceProfile p = test_profile();
+  const ReferenceProfile back = parse_profile(profile_to_json(p), "mem");
+  REQUIRE(back.features.size() == 3);
+  CHECK(back.features[0].sample == p.features[0].sample);
+  CHECK(back.features[1].categories[1].value == "blue");
+  CHECK(back.features[2].direction == Direction::output);
+  CHECK(back.input_columns == p.input_columns);
+
+  auto error_of = [](const std::string& text) {
+    try {
+      parse_profile(text, "p.json");
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  json doc = json::parse(profile_to_json(p));
+  CHECK(error_of("{") == "p.json: not valid JSON");
+  json v = doc;
+  v["version"] = 2;
+  CHECK_THAT(error_of(v.dump()), Catch::Matchers::Contains("unsupported profile version"));
+  json r = doc;
+  r["features"][0]["bin_ratios"] = {0.5, 0.6};
+  CHECK_THAT(error_of(r.dump()), Catch::Matchers::Contains("shares sum to"));
+  json u = doc;
+  u["features"][0]["bin_edges"] = {1.0, 0.0};
+  u["features"][0]["bin_ratios"] = {0.3, 0.3, 0.4};
+  CHECK_THAT(error_of(u.dump()), Catch::Matchers::Contains("strictly increasing"));
+  json d = doc;
+  d["features"][1]["name"] = "x";
+  CHECK_THAT(error_of(d.dump()), Catch::Matchers::Contains("appears twice"));
+  json k = doc;
+  k["features"][0]["kind"] = "text";
+  CHECK_THAT(error_of(k.dump()), Catch::Matchers::StartsWith("p.json: features[0] ('x')"));
+}
+
+TEST_CASE("DriftWindow keeps the most recent values") {
+  DriftWindow<double> w(3);
+  for (double x : {1.0, 2.0, 3.0, 4.0}) w.push(x);
+  std::vector<double> v;
+  w.copy_to(v);
+  std::sort(v.begin(), v.end());
+  CHECK(v == std::vector<double>{2, 3, 4});
+  CHECK(w.size() == 3);
+}
+
+TEST_CASE("SampleQueue is bounded in slots and bytes and hands bodies over in order") {
+  SampleQueue q(3, 10);  // rounds up to 4 slots
+  CHECK(q.capacity() == 4);
+  CHECK(q.try_push(Direction::input, Route::infer, "abcd"));
+  CHECK(q.try_push(Direction::output, Route::infer, "efgh"));
+  CHECK_FALSE(q.try_push(Direction::input, Route::infer, "ijk"));  // 11 bytes > 10
+  std::vector<std::string> got;
+  CHECK(q.drain([&](const Sample& s) { got.push_back(s.body); }) == 2);
+  CHECK(got == std::vector<std::string>{"abcd", "efgh"});
+  for (int i = 0; i < 4; ++i) CHECK(q.try_push(Direction::input, Route::infer, "a"));
+  CHECK_FALSE(q.try_push(Direction::input, Route::infer, "a"));
+
+  // One producer thread and one consumer: every pushed body arrives once, in order.
+  SampleQueue spsc(64, 1 << 20);
+  constexpr int kCount = 20000;
+  std::thread producer([&] {
+    for (int i = 0; i < kCount; ++i) {
+      const std::string body = std::to_string(i);
+      while (!spsc.try_push(Direction::input, Route::infer, body)) std::this_thread::yield();
+    }
+  });
+  int next = 0;
+  bool in_order = true;
+  while (next < kCount) {
+    spsc.drain([&](const Sample& s) { in_order = in_order && s.body == std::to_string(next++); });
+  }
+  producer.join();
+  CHECK(in_order);
+}
