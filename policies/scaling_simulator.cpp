@@ -112,7 +112,16 @@ struct Replica {
   std::deque<std::pair<double, std::array<double, 2>>> samples;
 };
 
-enum Kind { completion = 0, timeout = 1, ready = 2, arrival = 3, sample = 4, sync = 5, mark = 6 };
+enum Kind {
+  completion = 0,
+  tokens = 1,
+  timeout = 2,
+  ready = 3,
+  arrival = 4,
+  sample = 5,
+  sync = 6,
+  mark = 7
+};
 
 struct Event {
   double t;
@@ -134,6 +143,8 @@ class Simulation {
       : trace_(trace), p_(p), choice_(choice), hpa_(p.hpa) {
     duration_ = p.duration_seconds > 0 ? p.duration_seconds : trace.duration();
     requests_ = generate_requests(trace, p, duration_);
+    started_.assign(requests_.size(), 0.0);
+    emitted_.assign(requests_.size(), 0);
     result_.choice = choice;
     result_.requests = requests_.size();
     result_.slo_seconds = p.latency_slo_seconds;
@@ -167,6 +178,9 @@ class Simulation {
       switch (e.kind) {
         case completion:
           on_completion(e.replica, e.request);
+          break;
+        case tokens:
+          on_tokens(e.replica, e.request);
           break;
         case timeout:
           on_timeout(e.replica, e.request, e.ticket);
@@ -239,7 +253,28 @@ class Simulation {
 
   void start_service(Replica* r, std::size_t i) {
     r->busy.change(tp(now_), +1);
+    started_[i] = now_;
     push(now_ + requests_[i].service, completion, r, i);
+    if (requests_[i].tokens > 0 && requests_[i].service > 1.0) push(now_ + 1.0, tokens, r, i);
+  }
+
+  // Output tokens are reported as they stream (each second, and the rest at completion), as the
+  // sidecar's stream tap does, not all at the end.
+  void report_tokens(Replica* r, std::size_t i) {
+    const Request& q = requests_[i];
+    const double produced =
+        (now_ - started_[i] - p_.service.prefill_seconds) / p_.service.seconds_per_token;
+    const auto upto = static_cast<std::uint64_t>(
+        std::clamp(std::floor(produced + 1e-9), 0.0, static_cast<double>(q.tokens)));
+    if (upto > emitted_[i]) {
+      r->signals->on_output_tokens(upto - emitted_[i], tp(now_));
+      emitted_[i] = upto;
+    }
+  }
+
+  void on_tokens(Replica* r, std::size_t i) {
+    report_tokens(r, i);
+    if (now_ + 1.0 < started_[i] + requests_[i].service) push(now_ + 1.0, tokens, r, i);
   }
 
   void on_arrival(std::size_t i) {
@@ -277,7 +312,11 @@ class Simulation {
     const Request& q = requests_[i];
     const double latency = now_ - q.arrival;
     r->busy.change(tp(now_), -1);
-    if (q.tokens > 0) r->signals->on_output_tokens(q.tokens, tp(now_));
+    if (q.tokens > 0) {
+      report_tokens(r, i);
+      if (q.tokens > emitted_[i]) r->signals->on_output_tokens(q.tokens - emitted_[i], tp(now_));
+      emitted_[i] = q.tokens;
+    }
     r->signals->on_request_end(tp(now_), Duration(std::llround(latency * 1e9)));
     latencies_.push_back(latency);
     ++result_.served;
@@ -419,6 +458,8 @@ class Simulation {
   double duration_ = 0;
   double now_ = 0;
   std::vector<Request> requests_;
+  std::vector<double> started_;           // service start per request
+  std::vector<std::uint64_t> emitted_;    // output tokens reported per request
   std::vector<std::unique_ptr<Replica>> replicas_;
   std::vector<Replica*> routable_;
   std::size_t rr_ = 0;
