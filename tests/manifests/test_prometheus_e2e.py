@@ -1,0 +1,224 @@
+"""End to end: the shipped queries and recording rules against a real Prometheus scraping a real
+sidecar in front of the example model.
+
+Starts, all on 127.0.0.1: examples/model_server/server.py, `mlsidecar serve` (drift profile from
+the traffic generator's reference data, admission limit, load-ratio target), and Debian's
+`prometheus` binary with a scrape config for the sidecar's admin port (the labels the PodMonitor
+would add: job, namespace, app, pod) and the shipped rule file (every group's interval shortened
+to 1s; expressions unchanged). Sends traffic: V1/V2 predictions with two features shifted,
+streamed chat completions, one aborted stream, a burst beyond the admission limit, and requests
+while the model is down. Then asks Prometheus's HTTP API for every query of the dashboard, the
+prometheus-adapter rules and the KEDA trigger, and for every recording rule: each returns data.
+Finally the values Prometheus computes match what the sidecar reports: the load ratio (adapter
+and KEDA queries) and the fleet PSI recording rule against the sidecar's own per-feature PSI.
+
+Needs the built sidecar ($MLSIDECAR_BIN or build/sidecar/mlsidecar) and /usr/bin/prometheus.
+Takes about two minutes: the sidecar's stable load window is 60 s.
+"""
+import json
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+sys.path.insert(0, str(ROOT / "manifests" / "tools"))
+
+from procs import ModelServer, Sidecar, free_port, http_request, metric_sum, sidecar_binary, start_process  # noqa: E402
+import queries as shipped  # noqa: E402
+
+NAMESPACE, APP, POD = "mlsidecar-example", "example-model", "example-model-0"
+MODEL = "demo"
+TARGET_CONCURRENCY = 2.0
+CLIENTS = 3  # closed-loop clients: average concurrency ~3, load ratio ~1.5
+TRAFFIC = [sys.executable, str(ROOT / "examples" / "traffic.py")]
+SHIFT = "f2,f5=+1.5"
+
+
+class Prometheus:
+    def __init__(self, workdir, sidecar_admin_port, rules):
+        self.port = free_port()
+        config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
+            "rule_files": [str(rules)],
+            "scrape_configs": [{
+                "job_name": "mlsidecar",
+                "static_configs": [{"targets": [f"127.0.0.1:{sidecar_admin_port}"],
+                                    "labels": {"namespace": NAMESPACE, "app": APP, "pod": POD}}],
+            }],
+        }
+        cfg = workdir / "prometheus.yml"
+        cfg.write_text(yaml.safe_dump(config))
+        self.proc = start_process(
+            ["/usr/bin/prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            ready_url=f"http://127.0.0.1:{self.port}/-/ready", timeout=30)
+
+    def query(self, expr):
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = json.load(r)
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def value(self, expr):
+        result = self.query(expr)
+        assert len(result) == 1, f"{expr}: {result}"
+        return float(result[0]["value"][1])
+
+
+def fast_rules(workdir):
+    """The shipped rule file with every group evaluated every second."""
+    rules = yaml.safe_load((ROOT / "manifests" / "rules" / "mlsidecar.rules.yaml").read_text())
+    for group in rules["groups"]:
+        group["interval"] = "1s"
+    out = workdir / "mlsidecar.rules.yaml"
+    out.write_text(yaml.safe_dump(rules, sort_keys=False))
+    return out
+
+
+def run_traffic(port, *args):
+    out = subprocess.run(TRAFFIC + ["--target", f"http://127.0.0.1:{port}", "--model", MODEL, "--json", *args],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def abort_one_stream(port):
+    """Starts a long streamed chat completion and hangs up after the first bytes."""
+    body = json.dumps({"model": MODEL, "stream": True, "max_tokens": 200,
+                       "messages": [{"role": "user", "content": "tell me a long story"}]}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        s.recv(4096)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if not shutil.which("/usr/bin/prometheus"):
+        pytest.fail("/usr/bin/prometheus not installed (apt-get install prometheus)")
+    work = tmp_path_factory.mktemp("e2e")
+    # Reference profile from unshifted data, built by the sidecar's own `profile` command.
+    csv = work / "reference.csv"
+    subprocess.run(TRAFFIC + ["--emit-csv", str(csv), "--rows", "4000"], check=True, capture_output=True)
+    profile = work / "profile.json"
+    subprocess.run([sidecar_binary(), "profile", "--input", str(csv), "--output", str(profile)],
+                   check=True, capture_output=True)
+    model = ModelServer("--model-name", MODEL, "--predict-ms", "20", "--token-ms", "5", "--answer-tokens", "12")
+    sidecar = Sidecar(upstream_port=model.port, extra_args=[
+        "--model", MODEL, "--ready-path", "/v2/health/ready", "--ready-interval", "200ms",
+        "--container-concurrency", "4", "--queue-depth", "2", "--queue-timeout", "5s",
+        "--target-concurrency", str(TARGET_CONCURRENCY),
+        "--drift-profile", str(profile), "--drift-window", "1000000", "--drift-interval", "1s",
+        "--drift-sample-rate", "1", "--threads", "1"])
+    prom = Prometheus(work, sidecar.admin_port, fast_rules(work))
+    state = {"model": model, "sidecar": sidecar, "prom": prom, "work": work}
+    try:
+        traffic(state)
+        yield state
+    finally:
+        prom.proc.stop()
+        sidecar.stop()
+        if state["model"].alive():
+            state["model"].stop()
+
+
+def traffic(state):
+    sidecar, prom = state["sidecar"], state["prom"]
+    # Steady closed-loop load long enough to fill the 60 s stable window, features shifted.
+    bg = threading.Thread(target=run_traffic, args=(sidecar.port, "--seconds", "75", "--concurrency", str(CLIENTS),
+                                                    "--mix", "v1:4,v2:4,chat:1", "--shift", SHIFT))
+    bg.start()
+    time.sleep(68)
+    # While it still runs: the load ratio as the sidecar reports it and as Prometheus serves it
+    # to the adapter and KEDA, scraped within the same second.
+    m = sidecar.scrape()
+    state["sidecar_ratio"] = max(metric_sum(m, "mlsidecar_autoscale_load_ratio", window=w) for w in ("stable", "panic"))
+    state["adapter_ratio"] = [float(r["value"][1]) for r in prom.query(
+        next(q["expr"] for q in shipped.adapter_queries(NAMESPACE) if q["source"].endswith("metricsQuery")))]
+    state["keda_value"] = [float(r["value"][1]) for r in prom.query(next(shipped.keda_queries())["expr"])]
+    bg.join()
+    abort_one_stream(sidecar.port)
+    # A burst beyond container-concurrency + queue-depth: some requests are shed with 503.
+    burst = run_traffic(sidecar.port, "--requests", "60", "--concurrency", "20", "--mix", "v1")
+    state["burst"] = burst
+    # The model goes away: upstream errors and 502s, then readiness fails.
+    state["model"].stop()
+    for _ in range(5):
+        http_request(sidecar.port, "POST", f"/v1/models/{MODEL}:predict", b'{"instances": [[1, 2]]}')
+    time.sleep(4)  # one more drift computation, scrape and rule evaluation
+
+
+def test_every_shipped_query_returns_data(stack):
+    prom = stack["prom"]
+    empty = []
+    checked = 0
+    for q in shipped.all_queries(rate_interval="30s", namespace=NAMESPACE):
+        if q["external"] or q["source"].startswith("rules/mlsidecar-alerts/"):
+            continue  # kube-state-metrics is not here; alerts are checked by promtool tests
+        checked += 1
+        if not prom.query(q["expr"]):
+            empty.append(q["source"])
+    assert not empty, f"{len(empty)} of {checked} queries returned no data: {empty}"
+    assert checked > 60
+
+
+def test_load_ratio_matches_the_sidecar(stack):
+    expected = stack["sidecar_ratio"]
+    # The sidecar's value: about CLIENTS / TARGET_CONCURRENCY (closed loop, 60 s window).
+    assert expected == pytest.approx(CLIENTS / TARGET_CONCURRENCY, rel=0.25)
+    assert len(stack["adapter_ratio"]) == 1
+    # Prometheus' sample is at most one scrape (1 s) older than the sidecar's; the stable window is
+    # 60 s long, so in a steady load they differ by little.
+    assert stack["adapter_ratio"][0] == pytest.approx(expected, rel=0.05)
+    # KEDA: the sum over pods; one pod here.
+    assert stack["keda_value"] == pytest.approx([stack["adapter_ratio"][0]], rel=0.05)
+
+
+def test_fleet_psi_matches_the_sidecars_psi(stack):
+    prom = stack["prom"]
+    m = stack["sidecar"].scrape()
+    psi = {dict(labels)["feature"]: v for (name, labels), v in m.items()
+           if name == "mlsidecar_drift_psi" and dict(labels)["direction"] == "input"}
+    assert psi, "the sidecar reports no PSI"
+    fleet = {r["metric"]["feature"]: float(r["value"][1])
+             for r in prom.query('mlsidecar:fleet_drift_psi:increase1h{direction="input"}')}
+    assert set(fleet) == set(psi)
+    # The sidecar's window holds every value it saw, and the counters count the same values:
+    # the same PSI, computed once in C++ from the window and once in PromQL from the counters.
+    for feature, value in psi.items():
+        assert fleet[feature] == pytest.approx(value, rel=1e-6, abs=1e-9), feature
+    # The shifted features drifted; the others did not.
+    shifted = {"f2", "f5"}
+    assert all(psi[f] > 0.2 for f in shifted)
+    assert all(psi[f] < 0.1 for f in set(psi) - shifted)
+
+
+def test_policy_thresholds_are_bucket_boundaries(stack):
+    policy = yaml.safe_load((ROOT / "manifests" / "alert-policy.yaml").read_text())["slo"]["objectives"]
+    prom = stack["prom"]
+    for slo, family in (("latency", "mlsidecar_request_duration_seconds_bucket"),
+                        ("ttft", "mlsidecar_time_to_first_token_seconds_bucket")):
+        le = policy[slo]["threshold_seconds"]
+        assert prom.query(f'{family}{{job="mlsidecar", le="{le}"}}'), f"{slo}: no bucket le=\"{le}\""
+
+
+def test_slo_and_saturation_rules_see_the_events(stack):
+    prom = stack["prom"]
+    assert stack["burst"]["errors"].get("503", 0) > 0, stack["burst"]
+    shed = prom.value('sum(mlsidecar_shed_requests_total{job="mlsidecar"})')
+    assert shed == stack["burst"]["errors"]["503"]
+    assert prom.value('sum(mlsidecar_upstream_errors_total{job="mlsidecar"})') >= 5
+    ratio = prom.value(f'mlsidecar:slo_availability_errors:ratio_rate5m{{model="{MODEL}"}}')
+    assert 0 < ratio < 1
+    assert prom.value('sum(mlsidecar_stream_aborted_total{job="mlsidecar", by="client"})') >= 1
