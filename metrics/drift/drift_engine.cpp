@@ -12,9 +12,7 @@ namespace mlsidecar::drift {
 namespace {
 
 DriftSettings validated(DriftSettings s) {
-  auto bad = [&](const std::string& what) {
-    throw std::runtime_error("drift settings: " + what);
-  };
+  auto bad = [&](const std::string& what) { throw std::runtime_error("drift settings: " + what); };
   if (s.window < 1) bad("--drift-window must be at least 1");
   if (s.interval.count() < 1) bad("--drift-interval must be positive");
   if (!(s.sample_rate >= 0.0 && s.sample_rate <= 1.0)) bad("--drift-sample-rate must be in 0..1");
@@ -158,8 +156,7 @@ void DriftEngine::compute_now() {
 std::size_t DriftEngine::drain_locked() {
   std::size_t n = 0;
   for (auto& p : producers_) {
-    n += p->queue.drain(
-        [this](const Sample& s) { ingest_locked(s.direction, s.route, s.body); });
+    n += p->queue.drain([this](const Sample& s) { ingest_locked(s.direction, s.route, s.body); });
   }
   return n;
 }

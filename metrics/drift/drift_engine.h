@@ -71,7 +71,8 @@ class DriftEngine : public prometheus::Collectable {
   // Copies `body` into the producer's queue. False, and counted, when the body is over max_body
   // (mlsidecar_drift_skipped_total{reason="too_large"}) or the queue is full
   // (mlsidecar_drift_dropped_samples_total). Responses are offered with Direction::output.
-  bool offer(std::size_t producer, Direction direction, Route route, std::string_view body) noexcept;
+  bool offer(std::size_t producer, Direction direction, Route route,
+             std::string_view body) noexcept;
 
   // Drains the queues and computes the statistics synchronously (tests, /drift?refresh).
   void compute_now();

@@ -59,28 +59,29 @@ std::vector<MetricFamily> DriftEngine::Collect() const {
     std::lock_guard lock(snapshot_mutex_);
     snap = snapshot_;
   }
-  auto psi_f = family("mlsidecar_drift_psi",
-                      "Population stability index of the window against the reference (natural log)",
-                      MetricType::Gauge);
+  auto psi_f =
+      family("mlsidecar_drift_psi",
+             "Population stability index of the window against the reference (natural log)",
+             MetricType::Gauge);
   auto js_f = family("mlsidecar_drift_js_distance",
                      "Jensen-Shannon distance (base 2) of the window's bins or categories",
                      MetricType::Gauge);
   auto ks_f = family("mlsidecar_drift_ks_statistic",
                      "Two-sample Kolmogorov-Smirnov statistic against the reference sample",
                      MetricType::Gauge);
-  auto ksp_f = family("mlsidecar_drift_ks_pvalue", "P-value of the two-sample KS test",
-                      MetricType::Gauge);
+  auto ksp_f =
+      family("mlsidecar_drift_ks_pvalue", "P-value of the two-sample KS test", MetricType::Gauge);
   auto w_f = family("mlsidecar_drift_wasserstein",
                     "Wasserstein-1 distance between the window and the reference sample",
                     MetricType::Gauge);
   auto wn_f = family("mlsidecar_drift_wasserstein_normalized",
                      "Wasserstein-1 distance divided by the reference standard deviation",
                      MetricType::Gauge);
-  auto chi_f = family("mlsidecar_drift_chi2_pvalue",
-                      "Chi-square goodness-of-fit p-value of the window's categories",
-                      MetricType::Gauge);
-  auto win_f = family("mlsidecar_drift_window_samples", "Values in the feature's window",
-                      MetricType::Gauge);
+  auto chi_f =
+      family("mlsidecar_drift_chi2_pvalue",
+             "Chi-square goodness-of-fit p-value of the window's categories", MetricType::Gauge);
+  auto win_f =
+      family("mlsidecar_drift_window_samples", "Values in the feature's window", MetricType::Gauge);
   auto miss_f = family("mlsidecar_feature_missing_total",
                        "Rows in which the feature was absent or null", MetricType::Counter);
   auto inv_f = family("mlsidecar_feature_invalid_total",
@@ -109,7 +110,8 @@ std::vector<MetricFamily> DriftEngine::Collect() const {
     put(chi_f, r.chi2_pvalue);
     add(win_f, labels, static_cast<double>(r.window_samples));
     add(miss_f, labels, static_cast<double>(f.missing.load(std::memory_order_relaxed)));
-    if (f.numeric) add(inv_f, labels, static_cast<double>(f.invalid.load(std::memory_order_relaxed)));
+    if (f.numeric)
+      add(inv_f, labels, static_cast<double>(f.invalid.load(std::memory_order_relaxed)));
     for (std::size_t c = 0; c < f.ref_ratios.size(); ++c) {
       auto bl = labels;
       bl.insert(bl.begin(), {"bin", f.labels[c]});
@@ -118,11 +120,11 @@ std::vector<MetricFamily> DriftEngine::Collect() const {
     }
   }
 
-  auto dropped_f = family("mlsidecar_drift_dropped_samples_total",
-                          "Sampled bodies dropped because the drift queue was full",
+  auto dropped_f =
+      family("mlsidecar_drift_dropped_samples_total",
+             "Sampled bodies dropped because the drift queue was full", MetricType::Counter);
+  auto skipped_f = family("mlsidecar_drift_skipped_total", "Bodies not read for drift, by reason",
                           MetricType::Counter);
-  auto skipped_f = family("mlsidecar_drift_skipped_total",
-                          "Bodies not read for drift, by reason", MetricType::Counter);
   auto read_f = family("mlsidecar_drift_samples_total", "Bodies read for drift, by direction",
                        MetricType::Counter);
   auto untracked_f = family("mlsidecar_drift_untracked_values_total",
@@ -150,8 +152,7 @@ std::vector<MetricFamily> DriftEngine::Collect() const {
   }
   add(untracked_f, {}, static_cast<double>(untracked_values_.load(std::memory_order_relaxed)));
   if (snap->computed) {
-    add(last_f, {},
-        std::chrono::duration<double>(snap->computed_at.time_since_epoch()).count());
+    add(last_f, {}, std::chrono::duration<double>(snap->computed_at.time_since_epoch()).count());
     add(dur_f, {}, snap->computation_seconds);
   }
 

@@ -81,7 +81,8 @@ ReadResult read_open_inference_v2(std::string_view body, Direction direction,
       if (it != naming.tensor_columns->end()) names = &it->second;
     }
     std::vector<std::string> column_names;
-    for (std::uint64_t j = 0; j < k; ++j) column_names.push_back(detail::column_name(names, base, j));
+    for (std::uint64_t j = 0; j < k; ++j)
+      column_names.push_back(detail::column_name(names, base, j));
     for (std::uint64_t i = 0; i < flat.size(); ++i) {
       out.push_back(detail::scalar_value(column_names[i % k], *flat[i]));
     }

@@ -4,11 +4,16 @@ namespace mlsidecar::drift {
 
 std::string_view payload_format_name(PayloadFormat format) {
   switch (format) {
-    case PayloadFormat::automatic: return "auto";
-    case PayloadFormat::kserve_v1: return "kserve-v1";
-    case PayloadFormat::open_inference_v2: return "v2";
-    case PayloadFormat::tf_serving: return "tf-serving";
-    case PayloadFormat::openai: return "openai";
+    case PayloadFormat::automatic:
+      return "auto";
+    case PayloadFormat::kserve_v1:
+      return "kserve-v1";
+    case PayloadFormat::open_inference_v2:
+      return "v2";
+    case PayloadFormat::tf_serving:
+      return "tf-serving";
+    case PayloadFormat::openai:
+      return "openai";
   }
   return "auto";
 }
@@ -32,11 +37,16 @@ bool parse_payload_format(std::string_view text, PayloadFormat& out) {
 
 std::string_view read_status_name(ReadStatus status) {
   switch (status) {
-    case ReadStatus::ok: return "ok";
-    case ReadStatus::invalid_json: return "invalid_json";
-    case ReadStatus::unexpected_shape: return "unexpected_shape";
-    case ReadStatus::unsupported_route: return "unsupported_route";
-    case ReadStatus::too_large: return "too_large";
+    case ReadStatus::ok:
+      return "ok";
+    case ReadStatus::invalid_json:
+      return "invalid_json";
+    case ReadStatus::unexpected_shape:
+      return "unexpected_shape";
+    case ReadStatus::unsupported_route:
+      return "unsupported_route";
+    case ReadStatus::too_large:
+      return "too_large";
   }
   return "ok";
 }
@@ -44,11 +54,15 @@ std::string_view read_status_name(ReadStatus status) {
 PayloadFormat format_for_route(PayloadFormat configured, Route route) {
   if (configured != PayloadFormat::automatic) return configured;
   switch (route) {
-    case Route::predict: return PayloadFormat::tf_serving;  // reads V1 rows and TF columnar
-    case Route::infer: return PayloadFormat::open_inference_v2;
-    case Route::generate: return PayloadFormat::openai;
+    case Route::predict:
+      return PayloadFormat::tf_serving;  // reads V1 rows and TF columnar
+    case Route::infer:
+      return PayloadFormat::open_inference_v2;
+    case Route::generate:
+      return PayloadFormat::openai;
     case Route::health:
-    case Route::other: break;
+    case Route::other:
+      break;
   }
   return PayloadFormat::automatic;
 }
@@ -57,12 +71,16 @@ ReadResult read_payload(PayloadFormat format, Route route, std::string_view body
                         Direction direction, const FeatureNaming& naming,
                         std::vector<FeatureValue>& out) {
   switch (format_for_route(format, route)) {
-    case PayloadFormat::kserve_v1: return read_kserve_v1(body, direction, naming, out);
+    case PayloadFormat::kserve_v1:
+      return read_kserve_v1(body, direction, naming, out);
     case PayloadFormat::open_inference_v2:
       return read_open_inference_v2(body, direction, naming, out);
-    case PayloadFormat::tf_serving: return read_tf_serving(body, direction, naming, out);
-    case PayloadFormat::openai: return read_openai(body, direction, out);
-    case PayloadFormat::automatic: break;
+    case PayloadFormat::tf_serving:
+      return read_tf_serving(body, direction, naming, out);
+    case PayloadFormat::openai:
+      return read_openai(body, direction, out);
+    case PayloadFormat::automatic:
+      break;
   }
   return {ReadStatus::unsupported_route, 0};
 }

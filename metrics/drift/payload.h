@@ -31,7 +31,13 @@
 
 namespace mlsidecar::drift {
 
-enum class PayloadFormat : std::uint8_t { automatic, kserve_v1, open_inference_v2, tf_serving, openai };
+enum class PayloadFormat : std::uint8_t {
+  automatic,
+  kserve_v1,
+  open_inference_v2,
+  tf_serving,
+  openai
+};
 std::string_view payload_format_name(PayloadFormat format);
 // Parses a --drift-format value ("auto", "kserve-v1"/"v1", "v2"/"open-inference-v2",
 // "tf-serving", "openai"); false when unknown.
@@ -47,10 +53,10 @@ struct FeatureValue {
 
 enum class ReadStatus : std::uint8_t {
   ok,
-  invalid_json,      // not JSON at all
-  unexpected_shape,  // JSON, but not the protocol's document (missing key, ragged tensor, ...)
-  unsupported_route, // no reader for this route (health, other)
-  too_large,         // over --drift-max-body (counted by the engine before reading)
+  invalid_json,       // not JSON at all
+  unexpected_shape,   // JSON, but not the protocol's document (missing key, ragged tensor, ...)
+  unsupported_route,  // no reader for this route (health, other)
+  too_large,          // over --drift-max-body (counted by the engine before reading)
 };
 inline constexpr std::size_t kReadStatusCount = 5;
 std::string_view read_status_name(ReadStatus status);

@@ -95,7 +95,8 @@ std::optional<Flags> parse_flags(int argc, char** argv) {
       name = arg.substr(0, eq);
       value = arg.substr(eq + 1);
     } else {
-      if (!arg.starts_with("--")) throw std::invalid_argument("unexpected argument '" + std::string(arg) + "'");
+      if (!arg.starts_with("--"))
+        throw std::invalid_argument("unexpected argument '" + std::string(arg) + "'");
       if (i + 1 >= argc) throw std::invalid_argument(std::string(arg) + " needs a value");
       value = argv[++i];
     }
@@ -142,7 +143,7 @@ ReferenceProfile build_profile(const Flags& f) {
   std::string format = f.format;
   if (format == "auto") {
     format = f.input.size() >= 4 && f.input.compare(f.input.size() - 4, 4, ".csv") == 0 ? "csv"
-                                                                                         : "jsonl";
+                                                                                        : "jsonl";
   }
   ReferenceProfile profile;
   if (!f.merge.empty()) profile = load_profile(f.merge);
@@ -154,7 +155,8 @@ ReferenceProfile build_profile(const Flags& f) {
     } else {
       PayloadFormat pf;
       if (!parse_payload_format(format, pf) || pf == PayloadFormat::automatic) {
-        throw std::invalid_argument("--format must be csv, jsonl, kserve-v1, v2, tf-serving or openai");
+        throw std::invalid_argument(
+            "--format must be csv, jsonl, kserve-v1, v2, tf-serving or openai");
       }
       FeatureNaming naming;
       naming.columns = f.columns.empty() ? nullptr : &f.columns;
@@ -174,7 +176,8 @@ ReferenceProfile build_profile(const Flags& f) {
   } catch (const std::exception& e) {
     throw std::runtime_error(f.input + ": " + e.what());
   }
-  std::erase_if(profile.features, [&](const FeatureProfile& p) { return p.direction == f.direction; });
+  std::erase_if(profile.features,
+                [&](const FeatureProfile& p) { return p.direction == f.direction; });
   for (auto& p : features) profile.features.push_back(std::move(p));
   std::vector<std::string>& columns =
       f.direction == Direction::input ? profile.input_columns : profile.output_columns;

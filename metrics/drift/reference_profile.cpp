@@ -177,8 +177,8 @@ ReferenceProfile parse_profile(std::string_view json_text, std::string_view orig
   if (doc.is_discarded()) fail(origin, "not valid JSON");
   if (!doc.is_object()) fail(origin, "a profile must be a JSON object");
   if (doc.value("format", "") != kProfileFormat) {
-    fail(origin, "not a drift profile (expected \"format\": \"" + std::string(kProfileFormat) +
-                     "\")");
+    fail(origin,
+         "not a drift profile (expected \"format\": \"" + std::string(kProfileFormat) + "\")");
   }
   if (!doc.contains("version") || !doc["version"].is_number_integer() ||
       doc["version"].get<int>() != kProfileVersion) {

@@ -43,9 +43,9 @@ struct FeatureProfile {
   std::uint64_t missing = 0;  // rows without a usable value
   // numeric only
   double mean = 0.0, std = 0.0, min = 0.0, max = 0.0;  // std is the population std (ddof 0)
-  std::vector<double> edges;   // strictly increasing, finite
-  std::vector<double> ratios;  // edges.size() + 1 shares summing to 1
-  std::vector<double> sample;  // sorted ascending
+  std::vector<double> edges;                           // strictly increasing, finite
+  std::vector<double> ratios;                          // edges.size() + 1 shares summing to 1
+  std::vector<double> sample;                          // sorted ascending
   // categorical only
   std::vector<CategoryShare> categories;  // by descending share
   double other_ratio = 0.0;               // share of categories outside `categories`

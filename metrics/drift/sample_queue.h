@@ -86,7 +86,7 @@ class SampleQueue {
   const std::size_t max_bytes_;
   std::unique_ptr<Sample[]> slots_;
   alignas(64) std::atomic<std::size_t> head_{0};  // written by the producer
-  std::size_t cached_tail_ = 0;                    // producer's last view of tail_
+  std::size_t cached_tail_ = 0;                   // producer's last view of tail_
   alignas(64) std::atomic<std::size_t> tail_{0};  // written by the consumer
   alignas(64) std::atomic<std::size_t> bytes_{0};
 };

@@ -53,15 +53,14 @@ double outer_prob_inside(std::int64_t m, std::int64_t n, std::int64_t g, std::in
   for (std::int64_t i = 1; i <= m; ++i) {
     const std::int64_t lastminj = minj;
     const std::int64_t lastlen = curlen;
-    minj = std::max<std::int64_t>(
-        static_cast<std::int64_t>(
-            std::floor(static_cast<double>(ng * i - h) / static_cast<double>(mg))) + 1,
-        0);
+    minj = std::max<std::int64_t>(static_cast<std::int64_t>(std::floor(
+                                      static_cast<double>(ng * i - h) / static_cast<double>(mg))) +
+                                      1,
+                                  0);
     minj = std::min(minj, n);
-    maxj = std::min<std::int64_t>(
-        static_cast<std::int64_t>(
-            std::ceil(static_cast<double>(ng * i + h) / static_cast<double>(mg))),
-        n + 1);
+    maxj = std::min<std::int64_t>(static_cast<std::int64_t>(std::ceil(
+                                      static_cast<double>(ng * i + h) / static_cast<double>(mg))),
+                                  n + 1);
     if (maxj <= minj) return 1.0;
     double val = minj == 0 ? 0.0 : 1.0;
     const double di = static_cast<double>(i);
@@ -215,9 +214,7 @@ double kolmogorov_cdf_pelz_good(double n, double x) {
 }
 
 // log(n! / n^n) by Stirling's series (accurate for the large n where it is used).
-double log_nfactorial_div_npow(double n) {
-  return std::lgamma(n + 1) - n * std::log(n);
-}
+double log_nfactorial_div_npow(double n) { return std::lgamma(n + 1) - n * std::log(n); }
 
 }  // namespace
 
@@ -258,7 +255,8 @@ double kolmogorov_sf(double x, double n) {
     double prob;
     if (n <= 140) {
       prob = 1.0;
-      for (std::int64_t i = 1; i <= ni; ++i) prob *= static_cast<double>(i) * (1.0 / n) * (2 * t - 1);
+      for (std::int64_t i = 1; i <= ni; ++i)
+        prob *= static_cast<double>(i) * (1.0 / n) * (2 * t - 1);
     } else {
       prob = std::exp(log_nfactorial_div_npow(n) + n * std::log(2 * t - 1));
     }

@@ -1,6 +1,7 @@
 // Drift statistics: pure functions over bin ratios, category counts and sorted samples. Each one
 // follows the textbook definition that SciPy implements, so that its numbers can be checked
-// against scipy.stats / scipy.spatial to 1e-9 relative (tests/metrics/drift/test_scipy_agreement.py).
+// against scipy.stats / scipy.spatial to 1e-9 relative
+// (tests/metrics/drift/test_scipy_agreement.py).
 //
 // Thread safety: stateless; callable from any thread.
 //

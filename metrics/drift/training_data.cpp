@@ -139,8 +139,8 @@ void read_bodies(std::istream& in, PayloadFormat format, Direction direction,
     values.clear();
     ReadResult r = read_payload(format, Route::other, text, direction, naming, values);
     if (r.status != ReadStatus::ok) {
-      fail_line(line, "cannot read the body as " + std::string(payload_format_name(format)) +
-                          " (" + std::string(read_status_name(r.status)) + ")");
+      fail_line(line, "cannot read the body as " + std::string(payload_format_name(format)) + " (" +
+                          std::string(read_status_name(r.status)) + ")");
     }
     for (const auto& v : values) builder.add(v);
     builder.end_rows(r.rows);

@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <prometheus/metric_family.h>
+#include <nlohmann/json.hpp>
 
 #include "metrics/drift/drift_engine.h"
 #include "metrics/drift/drift_window.h"
@@ -74,7 +74,8 @@ double series(const DriftEngine& e, const std::string& name,
         for (const auto& l : m.label) found = found || (l.name == k && l.value == v);
         match = match && found;
       }
-      if (match) return fam.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+      if (match)
+        return fam.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
     }
   }
   return std::nan("");
@@ -104,10 +105,11 @@ TEST_CASE("engine: values reach the windows and the statistics are published") {
   CHECK_THAT(series(e, "mlsidecar_drift_psi", {{"feature", "x"}, {"direction", "input"}}),
              Catch::Matchers::WithinRel(psi(ref, live), 1e-12));
   CHECK(series(e, "mlsidecar_drift_window_samples", {{"feature", "x"}}) == 4);
-  CHECK(series(e, "mlsidecar_feature_bin_observations_total", {{"feature", "x"}, {"bin", "1"}}) == 3);
+  CHECK(series(e, "mlsidecar_feature_bin_observations_total", {{"feature", "x"}, {"bin", "1"}}) ==
+        3);
   CHECK(series(e, "mlsidecar_feature_reference_ratio", {{"feature", "x"}, {"bin", "0"}}) == 0.5);
   CHECK(series(e, "mlsidecar_feature_bin_observations_total",
-                {{"feature", "color"}, {"bin", "blue"}}) == 2);
+               {{"feature", "color"}, {"bin", "blue"}}) == 2);
   CHECK(series(e, "mlsidecar_drift_ks_statistic", {{"feature", "x"}}) > 0);
   CHECK(std::isfinite(series(e, "mlsidecar_drift_wasserstein", {{"feature", "x"}})));
   CHECK(std::isfinite(series(e, "mlsidecar_drift_chi2_pvalue", {{"feature", "color"}})));
@@ -129,8 +131,9 @@ TEST_CASE("engine: values reach the windows and the statistics are published") {
 
 TEST_CASE("engine: missing and non-numeric values are counted, not dropped silently") {
   DriftEngine e(small_settings(), 1, test_profile());
-  e.offer(0, Direction::input, Route::predict,
-          R"({"instances": [{"color": "red"}, {"x": null, "color": "red"}, {"x": "abc", "color": "red"}]})");
+  e.offer(
+      0, Direction::input, Route::predict,
+      R"({"instances": [{"color": "red"}, {"x": null, "color": "red"}, {"x": "abc", "color": "red"}]})");
   e.compute_now();
   CHECK(series(e, "mlsidecar_feature_missing_total", {{"feature", "x"}}) == 2);
   CHECK(series(e, "mlsidecar_feature_invalid_total", {{"feature", "x"}}) == 1);
@@ -143,8 +146,9 @@ TEST_CASE("engine: missing and non-numeric values are counted, not dropped silen
 
 TEST_CASE("engine: categories never seen in the reference stay finite") {
   DriftEngine e(small_settings(), 1, test_profile());
-  e.offer(0, Direction::input, Route::predict,
-          R"({"instances": [{"x": 1, "color": "green"}, {"x": 1, "color": "purple"}, {"x": 1, "color": 7}]})");
+  e.offer(
+      0, Direction::input, Route::predict,
+      R"({"instances": [{"x": 1, "color": "green"}, {"x": 1, "color": "purple"}, {"x": 1, "color": 7}]})");
   e.compute_now();
   const double p = series(e, "mlsidecar_drift_chi2_pvalue", {{"feature", "color"}});
   const double psi_v = series(e, "mlsidecar_drift_psi", {{"feature", "color"}});
@@ -154,7 +158,7 @@ TEST_CASE("engine: categories never seen in the reference stay finite") {
   CHECK(psi_v > 1.0);
   CHECK(series(e, "mlsidecar_drift_js_distance", {{"feature", "color"}}) == 1.0);
   CHECK(series(e, "mlsidecar_feature_bin_observations_total",
-                {{"feature", "color"}, {"bin", "__other__"}}) == 3);
+               {{"feature", "color"}, {"bin", "__other__"}}) == 3);
 }
 
 TEST_CASE("engine: full queues drop and count, large and malformed bodies are skipped") {

@@ -24,8 +24,12 @@ std::vector<std::string> flat(const std::vector<FeatureValue>& values) {
         out.push_back(v.name + "=" + buf);
         break;
       }
-      case Type::text: out.push_back(v.name + "='" + v.text + "'"); break;
-      case Type::missing: out.push_back(v.name + "=?"); break;
+      case Type::text:
+        out.push_back(v.name + "='" + v.text + "'");
+        break;
+      case Type::missing:
+        out.push_back(v.name + "=?");
+        break;
     }
   }
   return out;
@@ -39,8 +43,8 @@ TEST_CASE("KServe V1 rows as lists use the profile's column names, else instance
   std::vector<FeatureValue> out;
   const std::vector<std::string> cols{"age", "income"};
   FeatureNaming named{&cols, nullptr};
-  ReadResult r = read_kserve_v1(R"({"instances": [[31, 5.5], [40, null]]})", Direction::input,
-                                named, out);
+  ReadResult r =
+      read_kserve_v1(R"({"instances": [[31, 5.5], [40, null]]})", Direction::input, named, out);
   CHECK(r.status == ReadStatus::ok);
   CHECK(r.rows == 2);
   CHECK(flat(out) == Strings{"age=31", "income=5.5", "age=40", "income=?"});
@@ -70,8 +74,7 @@ TEST_CASE("KServe V1 malformed bodies are reported, not thrown") {
         ReadStatus::unexpected_shape);
   CHECK(read_kserve_v1(R"({"instances": 3})", Direction::input, {}, out).status ==
         ReadStatus::unexpected_shape);
-  CHECK(read_kserve_v1("[1, 2]", Direction::input, {}, out).status ==
-        ReadStatus::unexpected_shape);
+  CHECK(read_kserve_v1("[1, 2]", Direction::input, {}, out).status == ReadStatus::unexpected_shape);
   CHECK(out.empty());
 }
 
@@ -85,8 +88,8 @@ TEST_CASE("Open Inference V2: 1-D, [batch,1] and [batch,k] tensors, nested data,
   ReadResult r = read_open_inference_v2(body, Direction::input, {}, out);
   CHECK(r.status == ReadStatus::ok);
   CHECK(r.rows == 2);
-  CHECK(flat(out) == Strings{"x=1.5", "x=2.5", "y=3", "y=4", "m[0]=5", "m[1]=6", "m[0]=7",
-                             "m[1]=8", "c='a'", "c='b'"});
+  CHECK(flat(out) == Strings{"x=1.5", "x=2.5", "y=3", "y=4", "m[0]=5", "m[1]=6", "m[0]=7", "m[1]=8",
+                             "c='a'", "c='b'"});
   // The profile can name the columns of a [batch, k] tensor.
   std::map<std::string, std::vector<std::string>> tensors{{"m", {"left", "right"}}};
   FeatureNaming named{nullptr, &tensors};
@@ -115,8 +118,9 @@ TEST_CASE("Open Inference V2 malformed tensors are reported") {
   CHECK(status("not json") == ReadStatus::invalid_json);
   CHECK(status(R"({"instances": []})") == ReadStatus::unexpected_shape);
   // data size disagrees with the shape
-  CHECK(status(R"({"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]})") ==
-        ReadStatus::unexpected_shape);
+  CHECK(
+      status(R"({"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]})") ==
+      ReadStatus::unexpected_shape);
   CHECK(status(R"({"inputs": [{"name": "x", "shape": [-1], "datatype": "FP32", "data": []}]})") ==
         ReadStatus::unexpected_shape);
   CHECK(status(R"({"inputs": [{"shape": [1], "data": [1]}]})") == ReadStatus::unexpected_shape);
@@ -140,8 +144,8 @@ TEST_CASE("TF Serving row and columnar formats") {
                       Direction::input, {}, out);
   CHECK(r.status == ReadStatus::ok);
   CHECK(r.rows == 3);
-  CHECK(flat(out) == Strings{"a=1", "a=2", "a=3", "b[0]=4", "b[1]=5", "b[0]=6", "b[1]=7",
-                             "b[0]=8", "b[1]=9"});
+  CHECK(flat(out) ==
+        Strings{"a=1", "a=2", "a=3", "b[0]=4", "b[1]=5", "b[0]=6", "b[1]=7", "b[0]=8", "b[1]=9"});
   out.clear();
   r = read_tf_serving(R"({"outputs": [0.1, 0.2]})", Direction::output, {}, out);
   CHECK(flat(out) == Strings{"outputs=0.1", "outputs=0.2"});
@@ -182,15 +186,18 @@ TEST_CASE("OpenAI streamed responses are read chunk by chunk") {
   CHECK(r.status == ReadStatus::ok);
   CHECK(flat(out) == Strings{"completion_chars=5", "prompt_tokens=3", "completion_tokens=2"});
   out.clear();
-  CHECK(read_openai("data: {broken\n\n", Direction::output, out).status == ReadStatus::invalid_json);
-  CHECK(read_openai(R"({"foo": 1})", Direction::output, out).status == ReadStatus::unexpected_shape);
+  CHECK(read_openai("data: {broken\n\n", Direction::output, out).status ==
+        ReadStatus::invalid_json);
+  CHECK(read_openai(R"({"foo": 1})", Direction::output, out).status ==
+        ReadStatus::unexpected_shape);
   CHECK(read_openai(R"({"model": "m"})", Direction::input, out).status ==
         ReadStatus::unexpected_shape);
   CHECK(out.empty());
 }
 
 TEST_CASE("the reader is picked by route unless a format is configured") {
-  CHECK(format_for_route(PayloadFormat::automatic, Route::infer) == PayloadFormat::open_inference_v2);
+  CHECK(format_for_route(PayloadFormat::automatic, Route::infer) ==
+        PayloadFormat::open_inference_v2);
   CHECK(format_for_route(PayloadFormat::automatic, Route::generate) == PayloadFormat::openai);
   CHECK(format_for_route(PayloadFormat::automatic, Route::predict) == PayloadFormat::tf_serving);
   CHECK(format_for_route(PayloadFormat::kserve_v1, Route::infer) == PayloadFormat::kserve_v1);

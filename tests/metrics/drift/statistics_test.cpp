@@ -68,9 +68,9 @@ TEST_CASE("ks_2samp switches to the asymptotic p-value above 10000 values") {
 
 TEST_CASE("kolmogorov_sf against scipy.stats.kstwo.sf") {
   // kstwo.sf(0.1, 100), kstwo.sf(0.3, 50), kstwo.sf(0.02, 1000)
-  CHECK_THAT(kolmogorov_sf(0.1, 100), WithinRel(0.2526927570063874, 1e-9));    // Durbin
+  CHECK_THAT(kolmogorov_sf(0.1, 100), WithinRel(0.2526927570063874, 1e-9));     // Durbin
   CHECK_THAT(kolmogorov_sf(0.3, 50), WithinRel(0.00017353260202718738, 1e-9));  // Smirnov
-  CHECK_THAT(kolmogorov_sf(0.02, 1000), WithinRel(0.8108971656895577, 1e-9));  // Pelz-Good
+  CHECK_THAT(kolmogorov_sf(0.02, 1000), WithinRel(0.8108971656895577, 1e-9));   // Pelz-Good
   CHECK(kolmogorov_sf(1.0, 10) == 0.0);
   CHECK(kolmogorov_sf(0.0, 10) == 1.0);
 }
