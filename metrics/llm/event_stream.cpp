@@ -7,11 +7,15 @@ namespace {
 
 constexpr std::string_view kData = "data";
 
+// First LF or CR at or after `from`, else in.size(); memchr is vectorised, a byte loop is not.
 std::size_t find_eol(std::string_view in, std::size_t from) {
-  for (std::size_t i = from; i < in.size(); ++i) {
-    if (in[i] == '\n' || in[i] == '\r') return i;
-  }
-  return in.size();
+  const char* begin = in.data() + from;
+  std::size_t len = in.size() - from;
+  const void* lf = std::memchr(begin, '\n', len);
+  std::size_t end = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - begin) : len;
+  const void* cr = std::memchr(begin, '\r', end);
+  if (cr != nullptr) end = static_cast<std::size_t>(static_cast<const char*>(cr) - begin);
+  return from + end;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "metrics/llm/json_scanner.h"
 
 #include <charconv>
+#include <cstring>
 
 namespace mlsidecar::llm {
 namespace {
@@ -139,6 +140,21 @@ JsonScanner::Status JsonScanner::finish() {
 std::size_t JsonScanner::scan_string(std::string_view in, std::size_t i) {
   const std::size_t n = in.size();
   while (i < n) {
+    if (escape_ == 0) {
+      // Fast path: a run of plain characters, captured in one copy.
+      std::size_t j = i;
+      while (j < n && in[j] != '"' && in[j] != '\\' && static_cast<unsigned char>(in[j]) >= 0x20) ++j;
+      if (j > i) {
+        std::size_t room = kCaptureBytes - cap_len_;
+        std::size_t take = j - i < room ? j - i : room;
+        std::memcpy(cap_.data() + cap_len_, in.data() + i, take);
+        cap_len_ += take;
+        cap_truncated_ |= take < j - i;
+        raw_len_ += j - i;
+        i = j;
+        if (i == n) return n;
+      }
+    }
     char c = in[i];
     if (escape_ == 0) {
       if (c == '"') {
@@ -189,7 +205,7 @@ void JsonScanner::end_string() {
       JsonStep& s = steps_[depth_ - 1];
       s.key_overflow = cap_truncated_ || cap_len_ > s.key.size();
       s.key_len = static_cast<std::uint8_t>(s.key_overflow ? 0 : cap_len_);
-      for (std::size_t k = 0; k < s.key_len; ++k) s.key[k] = cap_[k];
+      std::memcpy(s.key.data(), cap_.data(), s.key_len);
     }
     expect_ = Expect::colon;
     return;
