@@ -35,6 +35,11 @@ std::size_t LabelTable::size() const {
          (other_used_.load(std::memory_order_relaxed) ? 1 : 0);
 }
 
+bool LabelTable::in_use(std::size_t index) const {
+  if (index == other_index()) return other_used_.load(std::memory_order_relaxed);
+  return index < published_.load(std::memory_order_acquire);
+}
+
 std::string_view LabelTable::name(std::size_t index) const {
   if (index >= capacity_) throw std::out_of_range("LabelTable::name");
   return names_[index];

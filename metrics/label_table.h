@@ -26,6 +26,8 @@ class LabelTable {
   std::size_t capacity() const { return capacity_; }
   // Number of indexes handed out so far, "other" included once used.
   std::size_t size() const;
+  // Whether `index` has been handed out (the last one, "other", once a value folded into it).
+  bool in_use(std::size_t index) const;
   // Label value of an index below capacity(); "other" for the last.
   std::string_view name(std::size_t index) const;
 

@@ -1,0 +1,42 @@
+// The admin port: /metrics (Prometheus text format 0.0.4), /healthz (the sidecar's own liveness),
+// /readyz (the model answers its readiness probe and the sidecar is not draining), /config (the
+// effective configuration), /drift (drift statistics) and / (a status page). It runs on its own
+// thread and io_context, so a scrape storm never competes with the data path's event loops.
+#pragma once
+
+#include <prometheus/collectable.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sidecar/state.h"
+
+namespace mlsidecar {
+
+class AdminServer {
+ public:
+  AdminServer(boost::asio::io_context& io, SidecarState& state,
+              std::vector<std::shared_ptr<prometheus::Collectable>> collectables);
+  // Binds and starts accepting; returns the bound endpoint.
+  boost::asio::ip::tcp::endpoint start(const boost::asio::ip::tcp::endpoint& at);
+  void stop();
+  // The drift document, when drift is on.
+  std::function<std::string()> drift_json;
+
+  std::string render_metrics() const;
+  bool ready() const;
+
+ private:
+  boost::asio::io_context& io_;
+  SidecarState& state_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::string config_json_;
+  void accept_next();
+};
+
+}  // namespace mlsidecar

@@ -1,0 +1,95 @@
+// The sidecar's configuration: one typed struct, parsed and validated once at start-up from (in
+// increasing precedence) a JSON config file, MLSIDECAR_* environment variables and command-line
+// flags. Nothing else in the process reads flags or the environment.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mlsidecar {
+
+// A configuration mistake: one line for the user; main turns it into exit code 2.
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+struct Config {
+  Endpoint listen{"0.0.0.0", 8080};
+  Endpoint upstream{"127.0.0.1", 8081};
+  Endpoint admin{"0.0.0.0", 9090};
+  unsigned threads = 0;  // 0 = the CPUs the container may use (cgroup quota), at least 1
+  std::string model = "default";
+  std::string model_version = "";
+  std::string ready_path;  // model readiness path; empty = a TCP connect is enough
+  std::chrono::milliseconds ready_interval{1000};
+
+  // Limits and timeouts.
+  std::size_t max_header_bytes = 16 * 1024;
+  std::uint64_t max_body_bytes = 1024ull * 1024 * 1024;  // 0 = unlimited
+  std::size_t max_connections = 10000;                   // per process
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds idle_timeout{120000};  // client keep-alive and body/write progress
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds upstream_timeout{600000};  // to the model's response head
+  std::chrono::milliseconds upstream_idle_timeout{60000};
+  std::size_t upstream_max_idle = 256;  // pooled connections per thread
+
+  // Shutdown.
+  std::chrono::milliseconds drain{5000};
+  std::chrono::milliseconds shutdown_timeout{30000};
+
+  // Admission and autoscaling signals (policies/).
+  std::size_t container_concurrency = 0;  // 0 = unlimited
+  std::size_t queue_depth = 0;
+  std::chrono::milliseconds queue_timeout{10000};
+  double target_concurrency = 0;  // 0 = 70% of container_concurrency, or 100 when unlimited
+  double latency_slo_seconds = 0;
+  double latency_slo_quantile = 0.99;
+  double target_output_tokens_per_second = 0;
+
+  // Drift (metrics/drift/).
+  std::string drift_profile;
+  std::size_t drift_window = 1000;
+  std::chrono::milliseconds drift_interval{10000};
+  double drift_sample_rate = 1.0;
+  std::size_t drift_max_body = 1024 * 1024;
+  std::size_t drift_max_features = 256;
+  std::string drift_format = "auto";
+
+  // Metrics and logging.
+  std::size_t max_models = 32;  // distinct model/version label pairs before folding into "other"
+  std::string log_level = "info";
+  double access_log_sample = 0;  // fraction of requests logged
+
+  std::string config_file;  // where the file layer came from, if any
+};
+
+// Parses `args` (without the program name and subcommand) on top of `env` (name -> value, only
+// MLSIDECAR_* is read). Throws ConfigError. Returns std::nullopt-like via `help_requested`.
+struct ParseResult {
+  Config config;
+  bool help = false;
+};
+ParseResult parse_config(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env);
+
+// The --help text: every flag, its environment variable and its default.
+std::string config_help();
+
+// The effective configuration as JSON (for /config); holds no secrets.
+std::string config_to_json(const Config& config);
+
+// CPUs this container may use: the cgroup v2/v1 CPU quota, else the affinity mask.
+unsigned available_cpus();
+
+}  // namespace mlsidecar

@@ -1,0 +1,69 @@
+// AdmissionReview handling. See admission.h.
+#include "sidecar/inject/admission.h"
+
+#include "sidecar/inject/injector.h"
+#include "sidecar/inject/json_patch.h"
+#include "sidecar/inject/pod_template.h"
+
+namespace mlsidecar::inject {
+namespace {
+
+AdmissionAnswer bad_request(const std::string& message) {
+  return {400, Json{{"error", message}, {"code", "bad_admission_review"}}.dump(),
+          "rejected request: " + message};
+}
+
+}  // namespace
+
+AdmissionAnswer review_admission(std::string_view body, const InjectionSettings& settings) {
+  const Json review = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (review.is_discarded()) return bad_request("body is not JSON");
+  if (!review.is_object() || review.value("kind", "") != "AdmissionReview") {
+    return bad_request("body is not an AdmissionReview");
+  }
+  if (review.value("apiVersion", "") != "admission.k8s.io/v1") {
+    return bad_request("unsupported apiVersion (want admission.k8s.io/v1)");
+  }
+  if (!review.contains("request") || !review["request"].is_object()) {
+    return bad_request("AdmissionReview has no request");
+  }
+  const Json& request = review["request"];
+  if (!request.contains("uid") || !request["uid"].is_string() ||
+      request["uid"].get_ref<const std::string&>().empty()) {
+    return bad_request("AdmissionReview request has no uid");
+  }
+
+  Json response = {{"uid", request["uid"]}, {"allowed", true}};
+  std::string log;
+  const Json& object = request.contains("object") ? request["object"] : Json();
+  const bool is_pod = request.contains("kind") && request["kind"].is_object() &&
+                      request["kind"].value("kind", "") == "Pod";
+  if (!is_pod || !object.is_object() || request.value("operation", "CREATE") != "CREATE") {
+    log = "allowed without changes (not a pod creation)";
+  } else {
+    Json pod = object;
+    // Pods made by controllers have no namespace in the object yet; the request carries it.
+    const std::string name = describe_object(pod);
+    InjectionResult result = inject(pod, settings);
+    if (result.report.outcome == Outcome::injected) {
+      const Json patch = json_patch_diff(pod, result.pod_template);
+      response["patchType"] = "JSONPatch";
+      response["patch"] = base64_encode(patch.dump());
+      log = name + ": injected (" + result.report.reason + ")";
+    } else {
+      const std::string what =
+          std::string(outcome_name(result.report.outcome)) + ": " + result.report.reason;
+      response["warnings"] = Json::array({"mlsidecar " + what});
+      log = name + ": " + what;
+    }
+    if (request.contains("namespace") && request["namespace"].is_string()) {
+      log = request["namespace"].get<std::string>() + " " + log;
+    }
+  }
+  Json answer = {{"apiVersion", "admission.k8s.io/v1"},
+                 {"kind", "AdmissionReview"},
+                 {"response", std::move(response)}};
+  return {200, answer.dump(), log};
+}
+
+}  // namespace mlsidecar::inject

@@ -1,0 +1,30 @@
+// The annotation and label keys injection reads and writes, in one place. Users set them on the pod
+// template (`spec.template.metadata` of a Deployment, or the Pod itself), which is what both the
+// command line and the webhook see.
+#pragma once
+
+#include <string_view>
+
+namespace mlsidecar::inject::annotation {
+
+inline constexpr std::string_view kInject = "mlsidecar.io/inject";  // "false" opts out
+inline constexpr std::string_view kModelContainer = "mlsidecar.io/model-container";
+inline constexpr std::string_view kModelPort = "mlsidecar.io/model-port";  // number or port name
+inline constexpr std::string_view kModel = "mlsidecar.io/model";
+inline constexpr std::string_view kModelVersion = "mlsidecar.io/model-version";
+inline constexpr std::string_view kNative = "mlsidecar.io/native";  // "false": ordinary container
+inline constexpr std::string_view kContainerConcurrency = "mlsidecar.io/container-concurrency";
+inline constexpr std::string_view kDriftProfile = "mlsidecar.io/drift-profile";  // CONFIGMAP[/KEY]
+inline constexpr std::string_view kCpuRequest = "mlsidecar.io/cpu-request";
+inline constexpr std::string_view kCpuLimit = "mlsidecar.io/cpu-limit";
+inline constexpr std::string_view kMemoryRequest = "mlsidecar.io/memory-request";
+inline constexpr std::string_view kMemoryLimit = "mlsidecar.io/memory-limit";
+inline constexpr std::string_view kImage = "mlsidecar.io/image";
+inline constexpr std::string_view kStatus = "mlsidecar.io/status";  // written by injection
+
+inline constexpr std::string_view kDefaultContainer = "kubectl.kubernetes.io/default-container";
+inline constexpr std::string_view kPrometheusScrape = "prometheus.io/scrape";
+inline constexpr std::string_view kPrometheusPort = "prometheus.io/port";
+inline constexpr std::string_view kPrometheusPath = "prometheus.io/path";
+
+}  // namespace mlsidecar::inject::annotation

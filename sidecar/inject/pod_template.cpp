@@ -1,0 +1,58 @@
+// Pod template location and metadata reads. See pod_template.h.
+#include "sidecar/inject/pod_template.h"
+
+namespace mlsidecar::inject {
+namespace {
+
+std::optional<std::string> metadata_string(const Json& tpl, const char* map, std::string_view key) {
+  if (!tpl.is_object()) return std::nullopt;
+  const auto meta = tpl.find("metadata");
+  if (meta == tpl.end() || !meta->is_object()) return std::nullopt;
+  const auto entries = meta->find(map);
+  if (entries == meta->end() || !entries->is_object()) return std::nullopt;
+  const auto it = entries->find(std::string(key));
+  if (it == entries->end() || it->is_null()) return std::nullopt;
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_primitive()) return it->dump();
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Json::json_pointer> pod_template_pointer(std::string_view kind) {
+  if (kind == "Pod") return Json::json_pointer("");
+  if (kind == "Deployment" || kind == "StatefulSet" || kind == "DaemonSet" ||
+      kind == "ReplicaSet" || kind == "Job") {
+    return Json::json_pointer("/spec/template");
+  }
+  if (kind == "CronJob") return Json::json_pointer("/spec/jobTemplate/spec/template");
+  return std::nullopt;
+}
+
+std::optional<std::string> annotation_of(const Json& pod_template, std::string_view key) {
+  return metadata_string(pod_template, "annotations", key);
+}
+
+std::optional<std::string> label_of(const Json& pod_template, std::string_view key) {
+  return metadata_string(pod_template, "labels", key);
+}
+
+std::string describe_object(const Json& object) {
+  std::string kind = "object", ns, name;
+  if (object.is_object()) {
+    if (auto k = object.find("kind"); k != object.end() && k->is_string()) kind = *k;
+    if (auto m = object.find("metadata"); m != object.end() && m->is_object()) {
+      if (auto n = m->find("namespace"); n != m->end() && n->is_string()) ns = *n;
+      if (auto n = m->find("name"); n != m->end() && n->is_string()) name = *n;
+      if (name.empty()) {
+        if (auto n = m->find("generateName"); n != m->end() && n->is_string()) name = *n;
+      }
+    }
+  }
+  std::string out = kind;
+  if (!ns.empty()) out += "/" + ns;
+  if (!name.empty()) out += "/" + name;
+  return out;
+}
+
+}  // namespace mlsidecar::inject

@@ -1,0 +1,78 @@
+// Service repointing. See service_rewrite.h.
+#include "sidecar/inject/service_rewrite.h"
+
+#include "sidecar/inject/annotations.h"
+#include "sidecar/inject/edit_log.h"
+#include "sidecar/inject/pod_template.h"
+#include "sidecar/inject/sidecar_container.h"
+
+namespace mlsidecar::inject {
+namespace {
+
+std::string namespace_of(const Json& object) {
+  if (object.contains("metadata") && object["metadata"].is_object()) {
+    const Json& meta = object["metadata"];
+    if (meta.contains("namespace") && meta["namespace"].is_string()) return meta["namespace"];
+  }
+  return {};
+}
+
+bool selects(const Json& selector, const Json& labels) {
+  if (!selector.is_object() || selector.empty() || !labels.is_object()) return false;
+  for (const auto& [key, value] : selector.items()) {
+    if (!labels.contains(key) || labels[key] != value) return false;
+  }
+  return true;
+}
+
+bool targets_model(const Json& port, const InjectedPods& pods) {
+  if (!port.is_object()) return false;
+  if (!port.contains("targetPort")) {
+    return port.contains("port") && port["port"].is_number_integer() &&
+           port["port"].get<int>() == pods.model_port;
+  }
+  const Json& target = port["targetPort"];
+  if (target.is_number_integer()) return target.get<int>() == pods.model_port;
+  return target.is_string() && !pods.model_port_name.empty() && target == pods.model_port_name;
+}
+
+}  // namespace
+
+int repoint_service(Json& service, const std::vector<InjectedPods>& injected) {
+  if (!service.is_object() || annotation_of(service, annotation::kStatus)) return 0;
+  if (!service.contains("spec") || !service["spec"].is_object()) return 0;
+  const Json& spec = service["spec"];
+  if (!spec.contains("selector") || !spec.contains("ports") || !spec["ports"].is_array()) return 0;
+  const std::string ns = namespace_of(service);
+
+  EditLog log;
+  int changed = 0;
+  for (std::size_t i = 0; i < spec["ports"].size(); ++i) {
+    for (const auto& pods : injected) {
+      if (pods.ns != ns || !selects(spec["selector"], pods.labels)) continue;
+      if (!targets_model(spec["ports"][i], pods)) continue;
+      log.set(service, Json::json_pointer("/spec/ports/" + std::to_string(i) + "/targetPort"),
+              kDataPortName);
+      ++changed;
+      break;
+    }
+  }
+  if (changed == 0) return 0;
+  const Json::json_pointer annotations("/metadata/annotations");
+  if (!service.contains(annotations)) log.set(service, annotations, Json::object());
+  service["metadata"]["annotations"][std::string(annotation::kStatus)] =
+      Json{{"restore", log.entries()}}.dump();
+  return changed;
+}
+
+bool restore_service(Json& service) {
+  const auto status_text = annotation_of(service, annotation::kStatus);
+  if (!status_text) return false;
+  const Json status = Json::parse(*status_text, nullptr, /*allow_exceptions=*/false);
+  if (!status.is_object()) return false;
+  service["metadata"]["annotations"].erase(std::string(annotation::kStatus));
+  EditLog::undo(service, status.value("restore", Json::array()));
+  return true;
+}
+
+}  // namespace mlsidecar::inject

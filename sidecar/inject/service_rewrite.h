@@ -1,0 +1,31 @@
+// Repointing Services at the sidecar. When `mlsidecar inject` sees a Service in the same input
+// whose selector matches an injected pod template and whose targetPort is the model's port (by
+// number or by name), it sets that targetPort to the sidecar's data port name, so that traffic goes
+// through the sidecar. The change is recorded in the Service's `mlsidecar.io/status` annotation and
+// undone by restore_service().
+//
+// Thread-safety: free functions without shared state.
+#pragma once
+
+#include "sidecar/inject/yaml_bridge.h"
+
+#include <string>
+#include <vector>
+
+namespace mlsidecar::inject {
+
+// What a Service needs to know about an injected workload.
+struct InjectedPods {
+  std::string ns;  // metadata.namespace of the workload ("" when unset)
+  Json labels;     // the pod template's labels
+  int model_port = 0;
+  std::string model_port_name;
+};
+
+// Repoints matching ports of `service`; returns how many were changed (0: service untouched).
+int repoint_service(Json& service, const std::vector<InjectedPods>& injected);
+
+// Undoes repoint_service; false if the Service carries no record of it.
+bool restore_service(Json& service);
+
+}  // namespace mlsidecar::inject

@@ -1,0 +1,102 @@
+// Building the sidecar container. See sidecar_container.h.
+#include "sidecar/inject/sidecar_container.h"
+
+namespace mlsidecar::inject {
+namespace {
+
+Json http_probe(std::string_view path, int period, int failure_threshold) {
+  return Json{{"httpGet", {{"path", path}, {"port", kAdminPortName}}},
+              {"periodSeconds", period},
+              {"failureThreshold", failure_threshold}};
+}
+
+}  // namespace
+
+int first_free_port(int preferred, const std::set<int>& used) {
+  for (int i = 0; i < 65535; ++i) {
+    const int port = 1 + (preferred - 1 + i) % 65535;
+    if (!used.contains(port)) return port;
+  }
+  return 0;
+}
+
+std::set<int> ports_in_use(const Json& pod_spec) {
+  std::set<int> used;
+  for (const char* list : {"containers", "initContainers"}) {
+    const auto containers = pod_spec.find(list);
+    if (containers == pod_spec.end() || !containers->is_array()) continue;
+    for (const auto& c : *containers) {
+      if (!c.is_object() || !c.contains("ports") || !c["ports"].is_array()) continue;
+      for (const auto& p : c["ports"]) {
+        if (!p.is_object()) continue;
+        for (const char* field : {"containerPort", "hostPort"}) {
+          if (p.contains(field) && p[field].is_number_integer()) used.insert(p[field].get<int>());
+        }
+      }
+    }
+  }
+  return used;
+}
+
+Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& settings) {
+  Json args = Json::array({"serve"});
+  auto flag = [&args](const char* name, const std::string& value) {
+    args.push_back(std::string("--") + name);
+    args.push_back(value);
+  };
+  flag("listen", "0.0.0.0:" + std::to_string(plan.data_port));
+  flag("admin", "0.0.0.0:" + std::to_string(plan.admin_port));
+  flag("upstream", "127.0.0.1:" + std::to_string(plan.model.port));
+  if (!plan.model.ready_path.empty()) flag("ready-path", plan.model.ready_path);
+  flag("model", plan.model.model);
+  flag("model-version", plan.model.version);
+  if (!plan.container_concurrency.empty()) {
+    flag("container-concurrency", plan.container_concurrency);
+  }
+  if (!plan.drift_config_map.empty()) {
+    flag("drift-profile", std::string(kDriftMountPath) + "/" + plan.drift_key);
+  }
+  flag("drain-seconds", std::to_string(settings.drain_seconds));
+  flag("shutdown-timeout", std::to_string(settings.shutdown_timeout_seconds));
+
+  Json c = Json::object();
+  c["name"] = settings.container_name;
+  c["image"] = plan.image;
+  c["imagePullPolicy"] = settings.image_pull_policy;
+  if (plan.native) c["restartPolicy"] = "Always";
+  c["args"] = std::move(args);
+  c["ports"] = Json::array({
+      Json{{"name", kDataPortName}, {"containerPort", plan.data_port}, {"protocol", "TCP"}},
+      Json{{"name", kAdminPortName}, {"containerPort", plan.admin_port}, {"protocol", "TCP"}},
+  });
+  Json resources = Json::object();
+  Json requests = Json::object(), limits = Json::object();
+  if (!plan.cpu_request.empty()) requests["cpu"] = plan.cpu_request;
+  if (!plan.memory_request.empty()) requests["memory"] = plan.memory_request;
+  if (!plan.cpu_limit.empty()) limits["cpu"] = plan.cpu_limit;
+  if (!plan.memory_limit.empty()) limits["memory"] = plan.memory_limit;
+  if (!requests.empty()) resources["requests"] = std::move(requests);
+  if (!limits.empty()) resources["limits"] = std::move(limits);
+  c["resources"] = std::move(resources);
+  c["securityContext"] = Json{
+      {"runAsNonRoot", true},
+      {"runAsUser", settings.run_as_user},
+      {"runAsGroup", settings.run_as_user},
+      {"readOnlyRootFilesystem", true},
+      {"allowPrivilegeEscalation", false},
+      {"capabilities", {{"drop", Json::array({"ALL"})}}},
+      {"seccompProfile", {{"type", "RuntimeDefault"}}},
+  };
+  // The startup probe gates the start of the model container (native sidecars start in order). It
+  // checks the sidecar's own liveness, not /readyz, which waits for the model and would deadlock.
+  if (plan.native) c["startupProbe"] = http_probe("/healthz", 1, 30);
+  c["readinessProbe"] = http_probe("/readyz", 5, 2);
+  c["livenessProbe"] = http_probe("/healthz", 10, 3);
+  if (!plan.drift_config_map.empty()) {
+    c["volumeMounts"] = Json::array(
+        {Json{{"name", kDriftVolumeName}, {"mountPath", kDriftMountPath}, {"readOnly", true}}});
+  }
+  return c;
+}
+
+}  // namespace mlsidecar::inject

@@ -1,0 +1,42 @@
+// The container spec of the injected sidecar, built from resolved values. Port names are fixed so
+// that Services, PodMonitors and probes can refer to them.
+//
+// Thread-safety: free functions without shared state.
+#pragma once
+
+#include "sidecar/inject/model_target.h"
+#include "sidecar/inject/settings.h"
+#include "sidecar/inject/yaml_bridge.h"
+
+#include <set>
+#include <string>
+
+namespace mlsidecar::inject {
+
+inline constexpr std::string_view kDataPortName = "mlsidecar-http";
+inline constexpr std::string_view kAdminPortName = "mlsidecar-admin";
+inline constexpr std::string_view kDriftVolumeName = "mlsidecar-drift-profile";
+inline constexpr std::string_view kDriftMountPath = "/etc/mlsidecar/drift";
+
+// Everything about one sidecar that depends on the pod; the rest comes from InjectionSettings.
+struct SidecarPlan {
+  ModelTarget model;
+  bool native = true;
+  int data_port = 0;
+  int admin_port = 0;
+  std::string image;
+  std::string container_concurrency;  // empty: not set
+  std::string drift_config_map;       // empty: no drift profile
+  std::string drift_key = "profile.json";
+  std::string cpu_request, cpu_limit, memory_request, memory_limit;
+};
+
+// The first port at or above `preferred` that is not in `used` (and wraps below 65536); 0 if none.
+int first_free_port(int preferred, const std::set<int>& used);
+
+// Every containerPort (and hostPort) declared by the pod's containers and init containers.
+std::set<int> ports_in_use(const Json& pod_spec);
+
+Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& settings);
+
+}  // namespace mlsidecar::inject

@@ -1,0 +1,125 @@
+#include "sidecar/io_thread.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "sidecar/log.h"
+#include "sidecar/proxy_session.h"
+
+namespace mlsidecar {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr auto kTick = std::chrono::milliseconds(250);
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
+}  // namespace
+
+IoThread::IoThread(std::size_t index, SidecarState& state, tcp::endpoint upstream)
+    : index_(index),
+      state_(state),
+      acceptor_(io_),
+      tick_timer_(io_),
+      backoff_timer_(io_),
+      pool_(io_.get_executor(), state.config, upstream),
+      metrics_(state.metrics.shard(index)) {}
+
+IoThread::~IoThread() { join(); }
+
+tcp::endpoint IoThread::listen(const tcp::endpoint& at) {
+  acceptor_.open(at.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  int one = 1;
+  ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  acceptor_.bind(at);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  return acceptor_.local_endpoint();
+}
+
+void IoThread::start() {
+  accepting_ = true;
+  accept_next();
+  tick();
+  thread_.emplace([this] { io_.run(); });
+}
+
+void IoThread::accept_next() {
+  if (!accepting_) return;
+  if (state_.connections.load(std::memory_order_relaxed) >= state_.config.max_connections) {
+    // At the cap: leave new connections in the kernel's backlog and look again shortly.
+    metrics_.refused(metrics::Refusal::too_many_connections);
+    backoff_timer_.expires_after(kAcceptBackoff);
+    backoff_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) accept_next();
+    });
+    return;
+  }
+  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    if (!accepting_) return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) return;
+      // EMFILE/ENFILE and the like: back off instead of spinning on a full descriptor table.
+      log_event(LogLevel::warn, "accept_failed", {{"error", ec.message()}});
+      backoff_timer_.expires_after(kAcceptBackoff);
+      backoff_timer_.async_wait([this](boost::system::error_code e) {
+        if (!e) accept_next();
+      });
+      return;
+    }
+    start_proxy_session(*this, std::move(socket));
+    accept_next();
+  });
+}
+
+void IoThread::tick() {
+  tick_timer_.expires_after(kTick);
+  tick_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    auto now = std::chrono::steady_clock::now();
+    for (ConnectionBase* c = connections_; c != nullptr;) {
+      ConnectionBase* next = c->next_;  // check_deadline may not unlink, but be safe
+      c->check_deadline(now);
+      c = next;
+    }
+    pool_.sweep(now);
+    tick();
+  });
+}
+
+void IoThread::stop_accepting() {
+  asio::post(io_, [this] {
+    accepting_ = false;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    backoff_timer_.cancel();
+    for (ConnectionBase* c = connections_; c != nullptr;) {
+      ConnectionBase* next = c->next_;
+      c->close_if_idle();
+      c = next;
+    }
+    pool_.clear();
+  });
+}
+
+void IoThread::stop() { io_.stop(); }
+
+void IoThread::join() {
+  if (thread_ && thread_->joinable()) thread_->join();
+}
+
+void IoThread::link(ConnectionBase* c) {
+  c->next_ = connections_;
+  if (connections_) connections_->prev_ = c;
+  connections_ = c;
+}
+
+void IoThread::unlink(ConnectionBase* c) {
+  if (c->prev_) c->prev_->next_ = c->next_;
+  else if (connections_ == c) connections_ = c->next_;
+  if (c->next_) c->next_->prev_ = c->prev_;
+  c->prev_ = c->next_ = nullptr;
+}
+
+}  // namespace mlsidecar

@@ -1,0 +1,78 @@
+// One I/O thread of the data path: its own io_context, its own acceptor on the data port
+// (SO_REUSEPORT, so the kernel spreads connections over the threads), its own upstream pool and
+// its own metric shard. Nothing on the request path is shared with other threads.
+//
+// A coarse tick (every 250 ms) enforces the per-connection deadlines, so that pushing a deadline
+// forward on every request is a plain store rather than a timer syscall, and sweeps the pool.
+//
+// Thread safety: stop_accepting() and stop() may be called from any thread; everything else runs
+// on the thread itself.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <thread>
+
+#include "sidecar/state.h"
+#include "sidecar/upstream_pool.h"
+
+namespace mlsidecar {
+
+// A client connection as its thread sees it: linked into the thread's list for deadlines and
+// shutdown.
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  // Called on every tick; closes what has passed its deadline.
+  virtual void check_deadline(std::chrono::steady_clock::time_point now) = 0;
+  // Called when the listener closes: a connection between requests closes now.
+  virtual void close_if_idle() = 0;
+
+ private:
+  friend class IoThread;
+  ConnectionBase* prev_ = nullptr;
+  ConnectionBase* next_ = nullptr;
+};
+
+class IoThread {
+ public:
+  IoThread(std::size_t index, SidecarState& state, boost::asio::ip::tcp::endpoint upstream);
+  ~IoThread();
+
+  // Binds the data port (SO_REUSEPORT); returns the bound endpoint (port 0 resolved).
+  boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& at);
+  void start();
+  void stop_accepting();
+  void stop();
+  void join();
+
+  std::size_t index() const { return index_; }
+  boost::asio::io_context& io() { return io_; }
+  SidecarState& state() { return state_; }
+  UpstreamPool& pool() { return pool_; }
+  metrics::RequestMetrics::Shard& metrics() { return metrics_; }
+
+  void link(ConnectionBase* c);
+  void unlink(ConnectionBase* c);
+
+ private:
+  void accept_next();
+  void tick();
+
+  std::size_t index_;
+  SidecarState& state_;
+  boost::asio::io_context io_{1};
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer tick_timer_;
+  boost::asio::steady_timer backoff_timer_;
+  UpstreamPool pool_;
+  metrics::RequestMetrics::Shard& metrics_;
+  ConnectionBase* connections_ = nullptr;
+  bool accepting_ = false;
+  std::optional<std::thread> thread_;
+};
+
+}  // namespace mlsidecar

@@ -1,0 +1,533 @@
+#include "sidecar/proxy_session.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <cerrno>
+#include <limits>
+#include <optional>
+
+#include "metrics/route.h"
+#include "sidecar/http_rules.h"
+#include "sidecar/io_thread.h"
+#include "sidecar/log.h"
+#include "sidecar/request_hooks.h"
+
+namespace mlsidecar {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+
+namespace {
+
+constexpr std::size_t kReadSize = 8 * 1024;
+constexpr std::size_t kRelaySize = 16 * 1024;
+constexpr std::size_t kUpstreamHeaderLimit = 64 * 1024;
+// "No limit". Not boost::none: Boost 1.74's parser compares the Content-Length against the
+// optional limit, and any number compares greater than an empty optional.
+constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
+
+// What the connection is waiting for; decides what a passed deadline closes.
+enum class Phase { idle, header, request_body, connect, upstream_wait, upstream_body, client_write };
+
+// Why forwarding one request failed.
+enum class Failure {
+  none,
+  client,            // the client went away, stalled or sent a broken body
+  body_too_large,    // 413
+  bad_body,          // 400: chunked framing error in the body
+  connect_failed,    // 502
+  connect_timeout,   // 504
+  upstream_reset,    // 502: the model closed or reset the connection
+  upstream_timeout,  // 504
+  upstream_invalid,  // 502
+};
+
+bool is_connection_error(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == beast::http::error::end_of_stream ||
+         ec == asio::error::connection_aborted;
+}
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+auto redirect(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+class ProxySession final : public ConnectionBase,
+                           public std::enable_shared_from_this<ProxySession> {
+ public:
+  ProxySession(IoThread& thread, tcp::socket client)
+      : thread_(thread),
+        state_(thread.state()),
+        config_(state_.config),
+        metrics_(thread.metrics()),
+        client_(std::move(client)) {
+    thread_.link(this);
+    state_.connections.fetch_add(1, std::memory_order_relaxed);
+    metrics_.connection_opened();
+  }
+
+  ~ProxySession() override {
+    thread_.unlink(this);
+    state_.connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  asio::awaitable<void> run();
+
+  void check_deadline(Clock::time_point now) override {
+    if (now < deadline_) return;
+    timed_out_ = true;
+    deadline_ = Clock::time_point::max();
+    // On the model's side of a request the client still gets an answer (504); elsewhere the
+    // connection is beyond saving.
+    close_upstream();
+    if (phase_ != Phase::connect && phase_ != Phase::upstream_wait) close_client();
+  }
+
+  void close_if_idle() override {
+    if (phase_ == Phase::idle) close_client();
+  }
+
+ private:
+  using RequestParser = beast::http::request_parser<beast::http::buffer_body>;
+  using ResponseParser = beast::http::response_parser<beast::http::buffer_body>;
+
+  void set_phase(Phase phase, std::chrono::milliseconds timeout) {
+    phase_ = phase;
+    deadline_ = Clock::now() + timeout;
+  }
+  void close_client() {
+    error_code ignored;
+    client_.shutdown(tcp::socket::shutdown_both, ignored);
+    client_.close(ignored);
+  }
+  void close_upstream() {
+    if (!up_) return;
+    error_code ignored;
+    up_->socket.close(ignored);
+  }
+  char* relay_buffer() {
+    if (!relay_) relay_.reset(new char[kRelaySize]);
+    return relay_.get();
+  }
+
+  asio::awaitable<bool> serve_one();
+  asio::awaitable<bool> refuse_head(const error_code& ec);
+  asio::awaitable<Failure> acquire_upstream();
+  asio::awaitable<Failure> send_request(bool expect_continue);
+  asio::awaitable<Failure> read_response_head(bool head_request);
+  asio::awaitable<Failure> relay_response(bool bodyless);
+  asio::awaitable<void> write_raw(std::string text);
+  void watch_client();
+  Failure upstream_failure(const error_code& ec, Failure otherwise) const {
+    if (client_gone_) return Failure::client;
+    if (timed_out_) return Failure::upstream_timeout;
+    return is_connection_error(ec) ? Failure::upstream_reset : otherwise;
+  }
+
+  IoThread& thread_;
+  SidecarState& state_;
+  const Config& config_;
+  metrics::RequestMetrics::Shard& metrics_;
+  tcp::socket client_;
+  beast::flat_buffer client_buf_;
+  std::unique_ptr<UpstreamConnection> up_;
+  std::optional<RequestParser> req_;
+  std::optional<ResponseParser> res_;
+  std::unique_ptr<char[]> relay_;
+  RequestHooks hooks_;
+
+  Phase phase_ = Phase::idle;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool timed_out_ = false;
+  bool client_gone_ = false;
+  bool watching_client_ = false;
+  bool response_started_ = false;
+  std::uint64_t request_bytes_ = 0;
+  std::uint64_t response_bytes_ = 0;
+};
+
+asio::awaitable<void> ProxySession::run() {
+  for (;;) {
+    if (client_buf_.size() == 0) {
+      if (state_.stopping.load(std::memory_order_relaxed)) break;
+      set_phase(Phase::idle, config_.idle_timeout);
+      error_code ec;
+      std::size_t n = co_await client_.async_read_some(client_buf_.prepare(kReadSize), redirect(ec));
+      client_buf_.commit(n);
+      if (ec) break;
+    }
+    if (!co_await serve_one()) break;
+  }
+  close_upstream();
+  close_client();
+}
+
+// Answers a request head that could not be read; false: the connection is over.
+asio::awaitable<bool> ProxySession::refuse_head(const error_code& ec) {
+  using herr = beast::http::error;
+  if (ec == herr::header_limit) {
+    metrics_.refused(metrics::Refusal::header_too_large);
+    co_await write_raw(json_error_response(431, "header_too_large",
+                                           "request head is larger than --max-header-bytes", false, {}));
+  } else if (ec == herr::body_limit) {
+    metrics_.refused(metrics::Refusal::body_too_large);
+    co_await write_raw(json_error_response(413, "body_too_large",
+                                           "request body is larger than --max-body-bytes", false, {}));
+  } else if (timed_out_) {
+    metrics_.refused(metrics::Refusal::header_timeout);
+  } else if (!is_connection_error(ec) && ec != asio::error::operation_aborted &&
+             ec != asio::error::bad_descriptor) {
+    metrics_.refused(metrics::Refusal::bad_request);
+    co_await write_raw(json_error_response(400, "bad_request",
+                                           "malformed HTTP request: " + ec.message(), false, {}));
+  }
+  co_return false;
+}
+
+asio::awaitable<bool> ProxySession::serve_one() {
+  req_.emplace();
+  req_->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
+  req_->body_limit(config_.max_body_bytes ? config_.max_body_bytes : kNoBodyLimit);
+  set_phase(Phase::header, config_.header_timeout);
+  timed_out_ = client_gone_ = response_started_ = false;
+  request_bytes_ = response_bytes_ = 0;
+
+  error_code ec;
+  co_await beast::http::async_read_header(client_, client_buf_, *req_, redirect(ec));
+  if (ec) co_return co_await refuse_head(ec);
+
+  const Clock::time_point start = Clock::now();
+  auto& req = req_->get();
+  const unsigned client_version = req.version();
+  const bool client_keep_alive = req.keep_alive();
+  if (std::string_view problem = framing_problem(req); !problem.empty()) {
+    metrics_.refused(metrics::Refusal::bad_request);
+    co_await write_raw(json_error_response(400, "bad_request",
+                                           std::string("request has ") + std::string(problem), false, {}));
+    co_return false;
+  }
+
+  const RouteInfo route = classify_target(req.target());
+  const std::size_t series = state_.metrics.model_index(route.model, route.version);
+  const bool head_request = req.method() == beast::http::verb::head;
+  const bool expect_continue =
+      client_version == 11 && beast::iequals(req[beast::http::field::expect], "100-continue");
+  req.erase(beast::http::field::expect);
+  strip_hop_by_hop(req);
+  const std::string_view request_id = ensure_request_id(req);
+  req.version(11);
+  metrics_.request_started();
+  hooks_.request_started(state_, thread_.index(), route, req, start);
+
+  // Forward; a request without a body that failed on a pooled connection the model had closed
+  // before reading it is replayed once on a fresh connection. Nothing else is ever replayed.
+  const bool has_body = !req_->is_done();
+  Failure failure = Failure::none;
+  Clock::time_point sent_at{}, head_at{};
+  for (int attempt = 0;; ++attempt) {
+    failure = co_await acquire_upstream();
+    if (failure == Failure::none) {
+      sent_at = Clock::now();
+      failure = co_await send_request(expect_continue && attempt == 0);
+    }
+    if (failure == Failure::none) failure = co_await read_response_head(head_request);
+    bool replay = attempt == 0 && up_ && up_->reused && !has_body && is_idempotent(req.method()) &&
+                  failure == Failure::upstream_reset && !timed_out_ && !client_gone_;
+    if (!replay) break;
+    metrics_.upstream_error(metrics::UpstreamError::retried);
+    up_.reset();
+  }
+  if (failure == Failure::none) head_at = Clock::now();
+
+  unsigned status = 0;
+  bool keep_alive = client_keep_alive && !state_.draining.load(std::memory_order_relaxed);
+  if (failure == Failure::none) {
+    auto& res = res_->get();
+    status = res.result_int();
+    const bool upstream_reusable = res.keep_alive() && !res_->need_eof();
+    const bool bodyless = head_request || status == 204 || status == 304 || status / 100 == 1;
+    strip_hop_by_hop(res);
+    res.version(client_version);
+    if (!bodyless && res.find(beast::http::field::content_length) == res.end()) {
+      if (client_version == 11) {
+        res.chunked(true);
+      } else {
+        res.chunked(false);
+        keep_alive = false;  // an HTTP/1.0 client reads a body of unknown length to the close
+      }
+    }
+    keep_alive = keep_alive && req_->is_done();
+    res.keep_alive(keep_alive);
+    if (res.find("x-request-id") == res.end()) res.set("x-request-id", request_id);
+    hooks_.response_started(res, head_at);
+    failure = co_await relay_response(bodyless);
+    if (failure == Failure::none && upstream_reusable && res_->is_done() && req_->is_done()) {
+      thread_.pool().give_back(std::move(up_), Clock::now());
+    }
+  }
+  up_.reset();  // a connection not given back is closed
+
+  if (failure != Failure::none) {
+    keep_alive = keep_alive && req_->is_done() && !response_started_;
+    unsigned code = 502;
+    const char* name = "upstream_unavailable";
+    std::string message;
+    switch (failure) {
+      case Failure::client:
+        metrics_.refused(metrics::Refusal::client_aborted);
+        keep_alive = false;
+        code = 499;  // nginx's convention, for the metrics only: nothing is sent
+        break;
+      case Failure::body_too_large:
+        metrics_.refused(metrics::Refusal::body_too_large);
+        code = 413, name = "body_too_large", message = "request body is larger than --max-body-bytes";
+        break;
+      case Failure::bad_body:
+        metrics_.refused(metrics::Refusal::bad_request);
+        code = 400, name = "bad_request", message = "malformed request body";
+        break;
+      case Failure::connect_failed:
+        metrics_.upstream_error(metrics::UpstreamError::connect_failed);
+        message = "cannot connect to the model at " + config_.upstream.to_string();
+        break;
+      case Failure::connect_timeout:
+        metrics_.upstream_error(metrics::UpstreamError::connect_timeout);
+        code = 504, name = "upstream_connect_timeout", message = "connecting to the model timed out";
+        break;
+      case Failure::upstream_reset:
+        metrics_.upstream_error(metrics::UpstreamError::reset);
+        name = "upstream_reset", message = "the model closed the connection before a full response";
+        break;
+      case Failure::upstream_timeout:
+        metrics_.upstream_error(metrics::UpstreamError::timeout);
+        code = 504, name = "upstream_timeout", message = "the model did not answer within --upstream-timeout";
+        break;
+      case Failure::upstream_invalid:
+        metrics_.upstream_error(metrics::UpstreamError::invalid_response);
+        name = "upstream_invalid_response", message = "the model sent an invalid HTTP response";
+        break;
+      case Failure::none:
+        break;
+    }
+    status = code;
+    if (failure != Failure::client && !response_started_) {
+      timed_out_ = false;
+      co_await write_raw(json_error_response(code, name, message, keep_alive, request_id));
+    } else {
+      keep_alive = false;
+    }
+  }
+
+  const Clock::time_point end = Clock::now();
+  metrics::RequestSample sample;
+  sample.series = series;
+  sample.route = route.route;
+  sample.status = status;
+  sample.duration_seconds = seconds_between(start, end);
+  if (sent_at != Clock::time_point{}) sample.upstream_seconds = seconds_between(sent_at, end);
+  if (head_at != Clock::time_point{}) sample.first_byte_seconds = seconds_between(start, head_at);
+  sample.request_bytes = request_bytes_;
+  sample.response_bytes = response_bytes_;
+  metrics_.request_finished(sample);
+  hooks_.request_finished(state_, thread_.index(), sample, failure == Failure::client, end);
+  if (config_.access_log_sample > 0 && log_enabled(LogLevel::info) &&
+      hooks_.sample_access_log(config_.access_log_sample)) {
+    log_event(LogLevel::info, "access",
+              {{"method", std::string(req.method_string())},
+               {"target", std::string(req.target())},
+               {"status", std::to_string(status)},
+               {"duration_ms", std::to_string(sample.duration_seconds * 1e3)},
+               {"request_id", std::string(request_id)}});
+  }
+  co_return keep_alive && !state_.stopping.load(std::memory_order_relaxed);
+}
+
+asio::awaitable<Failure> ProxySession::acquire_upstream() {
+  up_ = thread_.pool().take(Clock::now());
+  if (up_) co_return Failure::none;
+  up_ = thread_.pool().make();
+  set_phase(Phase::connect, config_.connect_timeout);
+  error_code ec;
+  co_await up_->socket.async_connect(thread_.pool().endpoint(), redirect(ec));
+  if (ec) co_return timed_out_ ? Failure::connect_timeout : Failure::connect_failed;
+  up_->socket.set_option(tcp::no_delay(true), ec);
+  metrics_.upstream_connected();
+  co_return Failure::none;
+}
+
+// Writes the request head and relays its body from the client as it arrives.
+asio::awaitable<Failure> ProxySession::send_request(bool expect_continue) {
+  auto& req = req_->get();
+  beast::http::request_serializer<beast::http::buffer_body> sr{req};
+  error_code ec;
+  if (req_->is_done()) {
+    req.body().data = nullptr;
+    req.body().more = false;
+    set_phase(Phase::upstream_wait, config_.upstream_timeout);
+    co_await beast::http::async_write(up_->socket, sr, redirect(ec));
+    co_return ec ? upstream_failure(ec, Failure::upstream_reset) : Failure::none;
+  }
+  if (expect_continue && client_buf_.size() == 0) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    set_phase(Phase::client_write, config_.idle_timeout);
+    co_await asio::async_write(client_, asio::buffer(kContinue), redirect(ec));
+    if (ec) co_return Failure::client;
+  }
+  char* buf = relay_buffer();
+  do {
+    if (!req_->is_done()) {
+      set_phase(Phase::request_body, config_.idle_timeout);
+      req.body().data = buf;
+      req.body().size = kRelaySize;
+      co_await beast::http::async_read_some(client_, client_buf_, *req_, redirect(ec));
+      if (ec == beast::http::error::need_buffer) ec = {};
+      if (ec == beast::http::error::body_limit) co_return Failure::body_too_large;
+      if (ec && !is_connection_error(ec) && ec != asio::error::operation_aborted && !timed_out_) {
+        co_return Failure::bad_body;
+      }
+      if (ec) co_return Failure::client;
+      std::size_t got = kRelaySize - req.body().size;
+      if (got == 0 && !req_->is_done()) continue;
+      req.body().data = buf;
+      req.body().size = got;
+      req.body().more = !req_->is_done();
+      request_bytes_ += got;
+      hooks_.request_body(std::string_view(buf, got));
+    } else {
+      req.body().data = nullptr;
+      req.body().size = 0;
+      req.body().more = false;
+    }
+    set_phase(Phase::upstream_wait, config_.upstream_timeout);
+    co_await beast::http::async_write(up_->socket, sr, redirect(ec));
+    if (ec == beast::http::error::need_buffer) ec = {};
+    if (ec) co_return upstream_failure(ec, Failure::upstream_reset);
+  } while (!sr.is_done());
+  co_return Failure::none;
+}
+
+// While the model works on a request, notice a client that goes away, so that the model's
+// connection is freed instead of serving a response nobody reads.
+void ProxySession::watch_client() {
+  if (watching_client_) return;
+  watching_client_ = true;
+  client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+    self->watching_client_ = false;
+    if (ec || self->phase_ != Phase::upstream_wait) return;
+    char byte;
+    ssize_t n = ::recv(self->client_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      self->client_gone_ = true;
+      self->close_upstream();
+    }
+  });
+}
+
+asio::awaitable<Failure> ProxySession::read_response_head(bool head_request) {
+  set_phase(Phase::upstream_wait, config_.upstream_timeout);
+  watch_client();
+  error_code ec;
+  for (;;) {
+    res_.emplace();
+    res_->header_limit(kUpstreamHeaderLimit);
+    res_->body_limit(kNoBodyLimit);
+    if (head_request) res_->skip(true);
+    co_await beast::http::async_read_header(up_->socket, up_->buffer, *res_, redirect(ec));
+    if (ec) {
+      log_event(LogLevel::debug, "upstream_head_error", {{"error", ec.message()}});
+      co_return upstream_failure(ec, Failure::upstream_invalid);
+    }
+    unsigned status = res_->get().result_int();
+    if (status / 100 != 1) break;
+    if (status == 101) co_return Failure::upstream_invalid;  // Upgrade is never forwarded
+    // An interim response (103 Early Hints, a stray 100 Continue) is dropped; the final follows.
+  }
+  if (!framing_problem(res_->get()).empty()) co_return Failure::upstream_invalid;
+  co_return Failure::none;
+}
+
+// Relays the response head and body to the client piece by piece as the model produces it: a
+// streamed (chunked, text/event-stream) body reaches the client event by event.
+asio::awaitable<Failure> ProxySession::relay_response(bool bodyless) {
+  auto& res = res_->get();
+  beast::http::response_serializer<beast::http::buffer_body> sr{res};
+  error_code ec;
+  if (bodyless) {
+    res.body().data = nullptr;
+    res.body().more = false;
+    set_phase(Phase::client_write, config_.idle_timeout);
+    response_started_ = true;
+    co_await beast::http::async_write_header(client_, sr, redirect(ec));
+    co_return ec ? Failure::client : Failure::none;
+  }
+  char* buf = relay_buffer();
+  do {
+    if (!res_->is_done()) {
+      set_phase(Phase::upstream_body, config_.upstream_timeout);
+      res.body().data = buf;
+      res.body().size = kRelaySize;
+      co_await beast::http::async_read_some(up_->socket, up_->buffer, *res_, redirect(ec));
+      if (ec == beast::http::error::need_buffer) ec = {};
+      if (ec) {
+        log_event(LogLevel::debug, "upstream_body_error", {{"error", ec.message()}});
+        hooks_.response_aborted();
+        co_return upstream_failure(ec, Failure::upstream_invalid);
+      }
+      std::size_t got = kRelaySize - res.body().size;
+      if (got == 0 && !res_->is_done()) continue;
+      res.body().data = buf;
+      res.body().size = got;
+      res.body().more = !res_->is_done();
+      response_bytes_ += got;
+      hooks_.response_body(std::string_view(buf, got), Clock::now());
+    } else {
+      res.body().data = nullptr;
+      res.body().size = 0;
+      res.body().more = false;
+    }
+    set_phase(Phase::client_write, config_.idle_timeout);
+    response_started_ = true;
+    co_await beast::http::async_write(client_, sr, redirect(ec));
+    if (ec == beast::http::error::need_buffer) ec = {};
+    if (ec) co_return Failure::client;
+  } while (!sr.is_done());
+  co_return Failure::none;
+}
+
+asio::awaitable<void> ProxySession::write_raw(std::string text) {
+  set_phase(Phase::client_write, config_.idle_timeout);
+  error_code ec;
+  co_await asio::async_write(client_, asio::buffer(text), redirect(ec));
+}
+
+}  // namespace
+
+namespace {
+// The coroutine's frame owns the session, so it lives exactly as long as its connection.
+asio::awaitable<void> run_session(std::shared_ptr<ProxySession> session) { co_await session->run(); }
+}  // namespace
+
+void start_proxy_session(IoThread& thread, tcp::socket client) {
+  error_code ec;
+  client.set_option(tcp::no_delay(true), ec);
+  asio::co_spawn(thread.io(), run_session(std::make_shared<ProxySession>(thread, std::move(client))),
+                 asio::detached);
+}
+
+}  // namespace mlsidecar

@@ -1,0 +1,14 @@
+// One client connection of the data port: reads requests, forwards each over a pooled upstream
+// connection, relays the response as it arrives, records the request's metrics.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+
+namespace mlsidecar {
+
+class IoThread;
+
+// Starts serving an accepted client connection on `thread` (called on that thread).
+void start_proxy_session(IoThread& thread, boost::asio::ip::tcp::socket client);
+
+}  // namespace mlsidecar

@@ -1,0 +1,168 @@
+#include "sidecar/sidecar.h"
+
+#include <sys/resource.h>
+
+#include <utility>  // before Boost 1.74 awaitable.hpp, which needs std::exchange
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <vector>
+
+#include "metrics/process_metrics.h"
+#include "metrics/request_metrics.h"
+#include "sidecar/admin_server.h"
+#include "sidecar/io_thread.h"
+#include "sidecar/log.h"
+#include "sidecar/optional_parts.h"
+#include "sidecar/readiness_probe.h"
+
+namespace mlsidecar {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kShutdownPoll = std::chrono::milliseconds(20);
+
+void raise_fd_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+tcp::endpoint resolve(const Endpoint& e, const char* what) {
+  asio::io_context io;
+  tcp::resolver resolver(io);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(e.host, std::to_string(e.port), ec);
+  if (ec || results.empty()) {
+    throw StartError(std::string("cannot resolve ") + what + " address " + e.to_string() + ": " +
+                     ec.message());
+  }
+  return results.begin()->endpoint();
+}
+
+// Drives the shutdown sequence from the admin thread.
+class Shutdown {
+ public:
+  Shutdown(asio::io_context& io, SidecarState& state, std::vector<std::unique_ptr<IoThread>>& threads,
+           AdminServer& admin)
+      : io_(io), state_(state), threads_(threads), admin_(admin), signals_(io, SIGTERM, SIGINT), timer_(io) {}
+
+  void arm() {
+    signals_.async_wait([this](boost::system::error_code ec, int signo) {
+      if (ec) return;
+      if (!state_.draining.exchange(true)) {
+        log_event(LogLevel::info, "draining", {{"signal", std::to_string(signo)},
+                                               {"drain_ms", std::to_string(state_.config.drain.count())}});
+        timer_.expires_after(state_.config.drain);
+        timer_.async_wait([this](boost::system::error_code e) {
+          if (!e) close_listeners();
+        });
+        arm();
+      } else {
+        timer_.cancel();  // a second signal: skip the rest of the drain
+        close_listeners();
+      }
+    });
+  }
+
+ private:
+  void close_listeners() {
+    if (state_.stopping.exchange(true)) return;
+    log_event(LogLevel::info, "listeners_closed",
+              {{"connections", std::to_string(state_.connections.load())}});
+    for (auto& t : threads_) t->stop_accepting();
+    deadline_ = std::chrono::steady_clock::now() + state_.config.shutdown_timeout;
+    wait_for_idle();
+  }
+
+  void wait_for_idle() {
+    bool idle = state_.connections.load() == 0;
+    if (idle || std::chrono::steady_clock::now() >= deadline_) {
+      log_event(idle ? LogLevel::info : LogLevel::warn, "stopped",
+                {{"connections_left", std::to_string(state_.connections.load())}});
+      for (auto& t : threads_) t->stop();
+      admin_.stop();
+      signals_.cancel();
+      io_.stop();
+      return;
+    }
+    timer_.expires_after(kShutdownPoll);
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) wait_for_idle();
+    });
+  }
+
+  asio::io_context& io_;
+  SidecarState& state_;
+  std::vector<std::unique_ptr<IoThread>>& threads_;
+  AdminServer& admin_;
+  asio::signal_set signals_;
+  asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_{};
+};
+
+}  // namespace
+
+int serve(const Config& given) {
+  Config config = given;
+  if (config.threads == 0) config.threads = available_cpus();
+  init_logging(config.log_level);
+  raise_fd_limit();
+
+  const tcp::endpoint upstream = resolve(config.upstream, "upstream");
+  const tcp::endpoint listen_at = resolve(config.listen, "listen");
+  const tcp::endpoint admin_at = resolve(config.admin, "admin");
+
+  auto request_metrics = std::make_shared<metrics::RequestMetrics>(
+      config.threads, config.max_models, config.model, config.model_version);
+  SidecarState state(config, *request_metrics);
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables = {
+      request_metrics, std::make_shared<metrics::ProcessMetrics>()};
+  OptionalParts parts(config, state, collectables);  // drift, admission, signals, LLM
+
+  std::vector<std::unique_ptr<IoThread>> threads;
+  tcp::endpoint bound = listen_at;
+  asio::io_context admin_io{1};
+  AdminServer admin(admin_io, state, collectables);
+  tcp::endpoint admin_bound;
+  try {
+    for (unsigned i = 0; i < config.threads; ++i) {
+      threads.push_back(std::make_unique<IoThread>(i, state, upstream));
+      bound = threads.back()->listen(bound);  // port 0: the others join the first one's port
+    }
+    admin_bound = admin.start(admin_at);
+  } catch (const boost::system::system_error& e) {
+    throw StartError("cannot listen: " + std::string(e.what()));
+  }
+  admin.drift_json = parts.drift_json();
+  parts.start();
+
+  Shutdown shutdown(admin_io, state, threads, admin);
+  shutdown.arm();
+  asio::co_spawn(admin_io, probe_readiness(state, upstream), asio::detached);
+  for (auto& t : threads) t->start();
+  log_event(LogLevel::info, "listening",
+            {{"data", bound.address().to_string() + ":" + std::to_string(bound.port())},
+             {"admin", admin_bound.address().to_string() + ":" + std::to_string(admin_bound.port())},
+             {"upstream", config.upstream.to_string()},
+             {"threads", std::to_string(config.threads)},
+             {"version", MLSIDECAR_VERSION}});
+
+  admin_io.run();
+  for (auto& t : threads) t->join();
+  parts.stop();
+  log_event(LogLevel::info, "exit", {});
+  flush_logging();
+  return 0;
+}
+
+}  // namespace mlsidecar
