@@ -1,0 +1,175 @@
+// The injection core on in-memory pod templates: what the sidecar gets, what the model keeps, and
+// that uninject undoes inject exactly.
+#include "sidecar/inject/injector.h"
+#include "sidecar/inject/yaml_bridge.h"
+
+#include <catch2/catch.hpp>
+
+using namespace mlsidecar::inject;
+
+namespace {
+
+Json pod(const char* yaml) { return parse_yaml_stream(yaml).at(0).value; }
+
+const Json& container_named(const Json& list, const std::string& name) {
+  for (const auto& c : list) {
+    if (c["name"] == name) return c;
+  }
+  FAIL("no container " << name);
+  static Json none;
+  return none;
+}
+
+std::string arg_after(const Json& container, const std::string& flag) {
+  const Json& args = container["args"];
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == flag) return args[i + 1];
+  }
+  return "<absent>";
+}
+
+constexpr const char* kTriton = R"(metadata:
+  labels: {app: triton}
+  annotations:
+    mlsidecar.io/model: resnet
+spec:
+  containers:
+  - name: triton
+    image: nvcr.io/nvidia/tritonserver:24.08-py3
+    ports:
+    - {name: http, containerPort: 8000}
+    - {name: grpc, containerPort: 8001}
+    - {name: metrics, containerPort: 8002}
+    readinessProbe:
+      httpGet: {path: /v2/health/ready, port: http}
+)";
+
+}  // namespace
+
+TEST_CASE("native sidecar: init container with restartPolicy Always, wired to the model") {
+  const Json in = pod(kTriton);
+  const InjectionResult r = inject(in, InjectionSettings{});
+  REQUIRE(r.report.outcome == Outcome::injected);
+  const Json& out = r.pod_template;
+  const Json& side = container_named(out["spec"]["initContainers"], "mlsidecar");
+  CHECK(side["restartPolicy"] == "Always");
+  CHECK(side.contains("startupProbe"));
+  CHECK(side["startupProbe"]["httpGet"]["path"] == "/healthz");
+  CHECK(side["readinessProbe"]["httpGet"]["path"] == "/readyz");
+  CHECK(side["livenessProbe"]["httpGet"]["path"] == "/healthz");
+  CHECK(arg_after(side, "--upstream") == "127.0.0.1:8000");
+  CHECK(arg_after(side, "--ready-path") == "/v2/health/ready");
+  CHECK(arg_after(side, "--model") == "resnet");
+  CHECK(arg_after(side, "--model-version") == "24.08-py3");
+  CHECK(arg_after(side, "--listen") == "0.0.0.0:8080");
+  CHECK(arg_after(side, "--admin") == "0.0.0.0:9090");
+  CHECK(side["securityContext"]["runAsNonRoot"] == true);
+  CHECK(side["securityContext"]["readOnlyRootFilesystem"] == true);
+  CHECK(side["securityContext"]["allowPrivilegeEscalation"] == false);
+  CHECK(side["securityContext"]["capabilities"]["drop"] == Json::array({"ALL"}));
+  // The model container is as it was, except for the preStop pause.
+  Json model = out["spec"]["containers"][0];
+  CHECK(model["lifecycle"]["preStop"]["sleep"]["seconds"] == 5);
+  model.erase("lifecycle");
+  CHECK(model == in["spec"]["containers"][0]);
+  CHECK(out["spec"]["containers"].size() == 1);
+  const Json& ann = out["metadata"]["annotations"];
+  CHECK(ann["prometheus.io/port"] == "9090");
+  CHECK(ann["kubectl.kubernetes.io/default-container"] == "triton");
+  CHECK(out["spec"]["terminationGracePeriodSeconds"].get<int>() >= 5 + 30);
+}
+
+TEST_CASE("sidecar ports never collide with any container's port") {
+  Json in = pod(kTriton);
+  in["spec"]["containers"][0]["ports"].push_back(Json{{"containerPort", 8080}});
+  in["spec"]["containers"][0]["ports"].push_back(Json{{"containerPort", 9090}});
+  in["spec"]["containers"][0]["ports"].push_back(Json{{"containerPort", 8081}});
+  const InjectionResult r = inject(in, InjectionSettings{});
+  REQUIRE(r.report.outcome == Outcome::injected);
+  CHECK(r.report.data_port == 8082);
+  CHECK(r.report.admin_port == 9091);
+}
+
+TEST_CASE("non-native mode by annotation: ordinary first container, no startup probe") {
+  Json in = pod(kTriton);
+  in["metadata"]["annotations"]["mlsidecar.io/native"] = "false";
+  const InjectionResult r = inject(in, InjectionSettings{});
+  REQUIRE(r.report.outcome == Outcome::injected);
+  const Json& containers = r.pod_template["spec"]["containers"];
+  CHECK(containers[0]["name"] == "mlsidecar");
+  CHECK_FALSE(containers[0].contains("restartPolicy"));
+  CHECK_FALSE(containers[0].contains("startupProbe"));
+  CHECK_FALSE(r.pod_template["spec"].contains("initContainers"));
+  CHECK(r.pod_template["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"] ==
+        "triton");
+}
+
+TEST_CASE("skips: opt-out by label or annotation, hostNetwork, already injected") {
+  Json optout = pod(kTriton);
+  optout["metadata"]["labels"]["mlsidecar.io/inject"] = "false";
+  CHECK(inject(optout, {}).report.outcome == Outcome::skipped);
+  Json host = pod(kTriton);
+  host["spec"]["hostNetwork"] = true;
+  const auto r = inject(host, {});
+  CHECK(r.report.outcome == Outcome::skipped);
+  CHECK(r.report.reason.find("hostNetwork") != std::string::npos);
+  CHECK(r.pod_template == host);
+  const Json once = inject(pod(kTriton), {}).pod_template;
+  const auto twice = inject(once, {});
+  CHECK(twice.report.outcome == Outcome::skipped);
+  CHECK(twice.pod_template.dump() == once.dump());
+}
+
+TEST_CASE("unusable annotations fail with a message naming them") {
+  Json in = pod(kTriton);
+  in["metadata"]["annotations"]["mlsidecar.io/model-container"] = "nope";
+  auto r = inject(in, {});
+  CHECK(r.report.outcome == Outcome::failed);
+  CHECK(r.report.reason.find("model-container") != std::string::npos);
+  in = pod(kTriton);
+  in["metadata"]["annotations"]["mlsidecar.io/container-concurrency"] = "-3";
+  CHECK(inject(in, {}).report.outcome == Outcome::failed);
+}
+
+TEST_CASE("model port: annotation by name, else first containerPort, else readiness probe") {
+  Json in = pod(kTriton);
+  in["metadata"]["annotations"]["mlsidecar.io/model-port"] = "metrics";
+  CHECK(inject(in, {}).report.model_port == 8002);
+  Json probe_only = pod(kTriton);
+  probe_only["spec"]["containers"][0].erase("ports");
+  probe_only["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] = 7000;
+  CHECK(inject(probe_only, {}).report.model_port == 7000);
+  probe_only["spec"]["containers"][0].erase("readinessProbe");
+  CHECK(inject(probe_only, {}).report.outcome == Outcome::skipped);
+}
+
+TEST_CASE("drift profile ConfigMap is mounted read-only and passed to the sidecar") {
+  Json in = pod(kTriton);
+  in["metadata"]["annotations"]["mlsidecar.io/drift-profile"] = "resnet-profile/ref.json";
+  const auto r = inject(in, {});
+  REQUIRE(r.report.outcome == Outcome::injected);
+  const Json& side = r.pod_template["spec"]["initContainers"][0];
+  CHECK(arg_after(side, "--drift-profile") == "/etc/mlsidecar/drift/ref.json");
+  CHECK(side["volumeMounts"][0]["readOnly"] == true);
+  CHECK(r.pod_template["spec"]["volumes"][0]["configMap"]["name"] == "resnet-profile");
+}
+
+TEST_CASE("uninject restores the template exactly, key order included") {
+  for (const char* native : {"true", "false"}) {
+    Json in = pod(kTriton);
+    in["metadata"]["annotations"]["mlsidecar.io/native"] = native;
+    in["metadata"]["annotations"]["prometheus.io/port"] = "8002";
+    in["metadata"]["annotations"]["mlsidecar.io/drift-profile"] = "p";
+    in["spec"]["terminationGracePeriodSeconds"] = 10;
+    in["spec"]["volumes"] = Json::array({Json{{"name", "cache"}, {"emptyDir", Json::object()}}});
+    const auto injected = inject(in, {});
+    REQUIRE(injected.report.outcome == Outcome::injected);
+    const auto back = uninject(injected.pod_template);
+    CHECK(back.report.outcome == Outcome::uninjected);
+    CHECK(back.pod_template.dump() == in.dump());
+  }
+  const Json bare =
+      pod("spec:\n  containers:\n  - name: m\n    image: m\n    ports:\n"
+          "    - containerPort: 80\n");
+  CHECK(uninject(inject(bare, {}).pod_template).pod_template.dump() == bare.dump());
+}
