@@ -4,7 +4,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -22,6 +24,8 @@
 #include "sidecar/io_thread.h"
 #include "sidecar/log.h"
 #include "sidecar/request_hooks.h"
+#include "policies/admission_controller.h"
+#include "policies/autoscale_signals.h"
 
 namespace mlsidecar {
 
@@ -41,12 +45,14 @@ constexpr std::size_t kUpstreamHeaderLimit = 64 * 1024;
 constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
 
 // What the connection is waiting for; decides what a passed deadline closes.
-enum class Phase { idle, header, request_body, connect, upstream_wait, upstream_body, client_write };
+enum class Phase { idle, header, queued, request_body, connect, upstream_wait, upstream_body, client_write };
 
 // Why forwarding one request failed.
 enum class Failure {
   none,
   client,            // the client went away, stalled or sent a broken body
+  queue_full,        // 503: admission control shed it at once
+  queue_timeout,     // 503: it waited --queue-timeout for a slot
   body_too_large,    // 413
   bad_body,          // 400: chunked framing error in the body
   connect_failed,    // 502
@@ -76,7 +82,9 @@ class ProxySession final : public ConnectionBase,
         state_(thread.state()),
         config_(state_.config),
         metrics_(thread.metrics()),
-        client_(std::move(client)) {
+        client_(std::move(client)),
+        queue_timer_(client_.get_executor()),
+        hooks_(state_, thread.index()) {
     thread_.link(this);
     state_.connections.fetch_add(1, std::memory_order_relaxed);
     metrics_.connection_opened();
@@ -127,6 +135,7 @@ class ProxySession final : public ConnectionBase,
   }
 
   asio::awaitable<bool> serve_one();
+  asio::awaitable<Failure> admit(policies::AdmissionPermit& permit);
   asio::awaitable<bool> refuse_head(const error_code& ec);
   asio::awaitable<Failure> acquire_upstream();
   asio::awaitable<Failure> send_request(bool expect_continue);
@@ -145,6 +154,9 @@ class ProxySession final : public ConnectionBase,
   const Config& config_;
   metrics::RequestMetrics::Shard& metrics_;
   tcp::socket client_;
+  asio::steady_timer queue_timer_;  // a queued request's wait for an admission slot
+  std::uint64_t wait_seq_ = 0;      // tells a grant for this wait from a late one for an older one
+  bool granted_ = false;
   beast::flat_buffer client_buf_;
   std::unique_ptr<UpstreamConnection> up_;
   std::optional<RequestParser> req_;
@@ -233,14 +245,18 @@ asio::awaitable<bool> ProxySession::serve_one() {
   const std::string_view request_id = ensure_request_id(req);
   req.version(11);
   metrics_.request_started();
-  hooks_.request_started(state_, thread_.index(), route, req, start);
+  hooks_.request_started(route, start);
+
+  // Admission: health checks bypass the queue, so a saturated model still answers its probes.
+  policies::AdmissionPermit permit;
+  Failure failure = Failure::none;
+  if (state_.admission && route.route != Route::health) failure = co_await admit(permit);
 
   // Forward; a request without a body that failed on a pooled connection the model had closed
   // before reading it is replayed once on a fresh connection. Nothing else is ever replayed.
   const bool has_body = !req_->is_done();
-  Failure failure = Failure::none;
   Clock::time_point sent_at{}, head_at{};
-  for (int attempt = 0;; ++attempt) {
+  for (int attempt = 0; failure == Failure::none; ++attempt) {  // skipped when shed
     failure = co_await acquire_upstream();
     if (failure == Failure::none) {
       sent_at = Clock::now();
@@ -252,6 +268,7 @@ asio::awaitable<bool> ProxySession::serve_one() {
     if (!replay) break;
     metrics_.upstream_error(metrics::UpstreamError::retried);
     up_.reset();
+    failure = Failure::none;
   }
   if (failure == Failure::none) head_at = Clock::now();
 
@@ -282,6 +299,7 @@ asio::awaitable<bool> ProxySession::serve_one() {
     }
   }
   up_.reset();  // a connection not given back is closed
+  permit.reset();
 
   if (failure != Failure::none) {
     keep_alive = keep_alive && req_->is_done() && !response_started_;
@@ -293,6 +311,14 @@ asio::awaitable<bool> ProxySession::serve_one() {
         metrics_.refused(metrics::Refusal::client_aborted);
         keep_alive = false;
         code = 499;  // nginx's convention, for the metrics only: nothing is sent
+        break;
+      case Failure::queue_full:
+      case Failure::queue_timeout:
+        code = 503;
+        name = failure == Failure::queue_full ? "queue_full" : "queue_timeout";
+        message = failure == Failure::queue_full
+                      ? "the model is at --container-concurrency and the queue is full"
+                      : "no slot at the model within --queue-timeout";
         break;
       case Failure::body_too_large:
         metrics_.refused(metrics::Refusal::body_too_large);
@@ -328,7 +354,9 @@ asio::awaitable<bool> ProxySession::serve_one() {
     status = code;
     if (failure != Failure::client && !response_started_) {
       timed_out_ = false;
-      co_await write_raw(json_error_response(code, name, message, keep_alive, request_id));
+      bool shed = failure == Failure::queue_full || failure == Failure::queue_timeout;
+      co_await write_raw(json_error_response(code, name, message, keep_alive, request_id,
+                                             shed ? "Retry-After: 1\r\n" : ""));
     } else {
       keep_alive = false;
     }
@@ -345,7 +373,7 @@ asio::awaitable<bool> ProxySession::serve_one() {
   sample.request_bytes = request_bytes_;
   sample.response_bytes = response_bytes_;
   metrics_.request_finished(sample);
-  hooks_.request_finished(state_, thread_.index(), sample, failure == Failure::client, end);
+  hooks_.request_finished(sample, failure == Failure::client, end);
   if (config_.access_log_sample > 0 && log_enabled(LogLevel::info) &&
       hooks_.sample_access_log(config_.access_log_sample)) {
     log_event(LogLevel::info, "access",
@@ -356,6 +384,47 @@ asio::awaitable<bool> ProxySession::serve_one() {
                {"request_id", std::string(request_id)}});
   }
   co_return keep_alive && !state_.stopping.load(std::memory_order_relaxed);
+}
+
+// Takes a slot at the model: at once, after a FIFO wait of at most --queue-timeout, or not at all.
+// A grant arrives on the thread that freed the slot and is posted back to this connection's.
+asio::awaitable<Failure> ProxySession::admit(policies::AdmissionPermit& permit) {
+  policies::AdmissionController& controller = *state_.admission;
+  const std::uint64_t seq = ++wait_seq_;
+  granted_ = false;
+  auto result = controller.try_acquire([self = shared_from_this(), seq] {
+    asio::post(self->queue_timer_.get_executor(), [self, seq] {
+      if (self->wait_seq_ != seq) return;
+      self->granted_ = true;
+      self->queue_timer_.cancel();
+    });
+  });
+  if (result.decision == policies::Decision::admit) {
+    permit = policies::AdmissionPermit::adopt(controller);
+    co_return Failure::none;
+  }
+  if (result.decision == policies::Decision::reject) co_return Failure::queue_full;
+
+  state_.signals->on_queue_enter(Clock::now());
+  phase_ = Phase::queued;
+  deadline_ = Clock::time_point::max();  // the queue timer bounds this wait
+  watch_client();
+  queue_timer_.expires_after(config_.queue_timeout);
+  error_code ec;
+  co_await queue_timer_.async_wait(redirect(ec));
+  ++wait_seq_;  // a grant still in flight for this wait is ours below, not the next wait's
+  state_.signals->on_queue_leave(Clock::now());
+  if (granted_) {
+    permit = policies::AdmissionPermit::adopt(controller);
+    co_return client_gone_ ? Failure::client : Failure::none;
+  }
+  bool removed = client_gone_ ? controller.cancel(result.ticket) : controller.expire(result.ticket);
+  if (!removed) {
+    // The slot was handed over while the timer fired: it is this request's.
+    permit = policies::AdmissionPermit::adopt(controller);
+    co_return client_gone_ ? Failure::client : Failure::none;
+  }
+  co_return client_gone_ ? Failure::client : Failure::queue_timeout;
 }
 
 asio::awaitable<Failure> ProxySession::acquire_upstream() {
@@ -429,12 +498,13 @@ void ProxySession::watch_client() {
   watching_client_ = true;
   client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
     self->watching_client_ = false;
-    if (ec || self->phase_ != Phase::upstream_wait) return;
+    if (ec || (self->phase_ != Phase::upstream_wait && self->phase_ != Phase::queued)) return;
     char byte;
     ssize_t n = ::recv(self->client_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
       self->client_gone_ = true;
       self->close_upstream();
+      self->queue_timer_.cancel();
     }
   });
 }

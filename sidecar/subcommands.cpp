@@ -1,11 +1,7 @@
 #include "sidecar/subcommands.h"
 
-#ifdef MLSIDECAR_HAVE_DRIFT
 #include "metrics/drift/profile_command.h"
-#endif
-#ifdef MLSIDECAR_HAVE_POLICIES
 #include "policies/simulate_command.h"
-#endif
 #ifdef MLSIDECAR_HAVE_INJECT
 #include "sidecar/inject/commands.h"
 #endif
@@ -13,12 +9,8 @@
 namespace mlsidecar {
 
 bool run_subcommand(const std::string& command, int argc, char** argv, int& exit_code) {
-#ifdef MLSIDECAR_HAVE_DRIFT
   if (command == "profile") return exit_code = drift::run_profile_command(argc, argv), true;
-#endif
-#ifdef MLSIDECAR_HAVE_POLICIES
   if (command == "simulate") return exit_code = policies::run_simulate_command(argc, argv), true;
-#endif
 #ifdef MLSIDECAR_HAVE_INJECT
   if (command == "inject") return exit_code = inject::run_inject_command(argc, argv), true;
   if (command == "uninject") return exit_code = inject::run_uninject_command(argc, argv), true;
