@@ -277,7 +277,7 @@ EOF
 
 # start_haproxy PORT UPSTREAM_PORT: one thread, keep-alive and connection reuse to the upstream.
 start_haproxy() {
-  local port=$1 up=$2 dir=$BENCH_WORK/haproxy
+  local port=$1 up=$2 dir=$BENCH_WORK/haproxy${HAPROXY_DIR_SUFFIX:-}
   mkdir -p "$dir"
   cat >"$dir/haproxy.cfg" <<EOF
 global
@@ -299,9 +299,9 @@ backend be
   server up 127.0.0.1:$up
 EOF
   # shellcheck disable=SC2046
-  start_bg haproxy $(pin "${PROXY_CPU:-0}") "$HAPROXY_BIN" -f "$dir/haproxy.cfg" -db
+  start_bg "haproxy${HAPROXY_DIR_SUFFIX:-}" $(pin "${PROXY_CPU:-0}") "$HAPROXY_BIN" -f "$dir/haproxy.cfg" -db
   HAPROXY_PID=$BG_PID
-  wait_port "$port" 10 "$HAPROXY_PID" || { cat "$BENCH_WORK/haproxy.log" >&2; bench_die "haproxy did not start"; }
+  wait_port "$port" 10 "$HAPROXY_PID" || { cat "$BENCH_WORK/haproxy${HAPROXY_DIR_SUFFIX:-}.log" >&2; bench_die "haproxy did not start"; }
 }
 
 # start_nginx_proxy PORT UPSTREAM_PORT: one worker, HTTP/1.1 keep-alive pool to the upstream.
