@@ -25,6 +25,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kAdminTimeout = std::chrono::seconds(30);
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
 
 const char* kStatusPage = R"(<!doctype html>
 <html><head><meta charset="utf-8"><title>mlsidecar</title>
@@ -66,6 +67,7 @@ AdminServer::AdminServer(asio::io_context& io, SidecarState& state,
       state_(state),
       collectables_(std::move(collectables)),
       acceptor_(io),
+      accept_backoff_(io),
       config_json_(config_to_json(state.config)) {}
 
 tcp::endpoint AdminServer::start(const tcp::endpoint& at) {
@@ -80,6 +82,7 @@ tcp::endpoint AdminServer::start(const tcp::endpoint& at) {
 void AdminServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  accept_backoff_.cancel();
 }
 
 bool AdminServer::ready() const {
@@ -175,10 +178,18 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
 
 void AdminServer::accept_next() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      asio::co_spawn(io_, serve_admin(*this, state_, config_json_, std::move(socket)), asio::detached);
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // Out of descriptors (EMFILE/ENFILE) and the like: the connection stays in the backlog,
+      // so accepting again at once would fail again at once. Look again shortly.
+      log_event(LogLevel::warn, "admin_accept_failed", {{"error", ec.message()}});
+      accept_backoff_.expires_after(kAcceptBackoff);
+      accept_backoff_.async_wait([this](boost::system::error_code e) {
+        if (!e) accept_next();
+      });
+      return;
     }
+    asio::co_spawn(io_, serve_admin(*this, state_, config_json_, std::move(socket)), asio::detached);
     accept_next();
   });
 }

@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,6 +36,7 @@ class AdminServer {
   SidecarState& state_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_backoff_;  // after a failed accept (EMFILE): no busy loop
   std::string config_json_;
   void accept_next();
 };

@@ -27,6 +27,15 @@ std::string_view framing_problem_common(const http::fields& f, bool chunked) {
   bool has_cl = has_field(f, http::field::content_length);
   if (has_te && has_cl) return "both Transfer-Encoding and Content-Length";
   if (f.count(http::field::content_length) > 1) return "more than one Content-Length";
+  if (has_cl) {
+    // Beast accepts a list of equal values ("6, 6"); what goes on is the field as received, which
+    // the next hop may read differently, so only plain digits pass (RFC 9110 section 8.6 allows
+    // rejecting the list).
+    std::string_view value = f[http::field::content_length];
+    if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
+      return "a Content-Length that is not a plain number";
+    }
+  }
   if (has_te && !chunked) return "a Transfer-Encoding other than chunked last";
   if (has_te) {
     // Only "chunked" itself is accepted: other codings would have to be decoded to be re-framed.

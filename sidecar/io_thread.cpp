@@ -1,5 +1,9 @@
 #include "sidecar/io_thread.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +19,16 @@ using tcp = asio::ip::tcp;
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(250);
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
+// Descriptors kept free of client and model connections: admin port, readiness probe, logs.
+constexpr std::size_t kFdReserve = 64;
+
+std::size_t connection_cap(std::size_t max_connections) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return max_connections;
+  std::size_t fds = static_cast<std::size_t>(limit.rlim_cur);
+  std::size_t by_fds = fds > kFdReserve + 2 ? (fds - kFdReserve) / 2 : 1;
+  return std::min(max_connections, by_fds);
+}
 }  // namespace
 
 IoThread::IoThread(std::size_t index, SidecarState& state, tcp::endpoint upstream)
@@ -24,7 +38,13 @@ IoThread::IoThread(std::size_t index, SidecarState& state, tcp::endpoint upstrea
       tick_timer_(io_),
       backoff_timer_(io_),
       pool_(io_.get_executor(), state.config, upstream),
-      metrics_(state.metrics.shard(index)) {}
+      metrics_(state.metrics.shard(index)),
+      connection_cap_(connection_cap(state.config.max_connections)) {
+  if (index == 0 && connection_cap_ < state.config.max_connections) {
+    log_event(LogLevel::info, "connections_capped_by_fd_limit",
+              {{"max_connections", std::to_string(connection_cap_)}});
+  }
+}
 
 IoThread::~IoThread() { join(); }
 
@@ -47,7 +67,7 @@ void IoThread::start() {
 
 void IoThread::accept_next() {
   if (!accepting_) return;
-  if (state_.connections.load(std::memory_order_relaxed) >= state_.config.max_connections) {
+  if (state_.connections.load(std::memory_order_relaxed) >= connection_cap_) {
     // At the cap: leave new connections in the kernel's backlog and look again shortly.
     metrics_.refused(metrics::Refusal::too_many_connections);
     backoff_timer_.expires_after(kAcceptBackoff);

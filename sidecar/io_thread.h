@@ -2,6 +2,10 @@
 // (SO_REUSEPORT, so the kernel spreads connections over the threads), its own upstream pool and
 // its own metric shard. Nothing on the request path is shared with other threads.
 //
+// Client connections are capped by --max-connections and by the file descriptor limit: each
+// client connection may hold a model connection too, and some descriptors stay free for the admin
+// port and the readiness probe, so that at the limit the sidecar still reports on itself.
+//
 // A coarse tick (every 250 ms) enforces the per-connection deadlines, so that pushing a deadline
 // forward on every request is a plain store rather than a timer syscall, and sweeps the pool.
 //
@@ -71,6 +75,7 @@ class IoThread {
   UpstreamPool pool_;
   metrics::RequestMetrics::Shard& metrics_;
   ConnectionBase* connections_ = nullptr;
+  std::size_t connection_cap_;  // --max-connections, lowered to what the fd limit allows
   bool accepting_ = false;
   std::optional<std::thread> thread_;
 };

@@ -68,6 +68,8 @@ def _split_request(data):
     if re.search(rb"(?<!\r)\n|\r(?!\n)", head):
         return ("bad", "bare CR or LF in the head")
     req = Request(head, b"")
+    if not re.fullmatch(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [\x21-\x7e]+ HTTP/1\.[01]", req.request_line):
+        return ("bad", "request line %r" % req.request_line[:100])
     te = [v for n, v in req.headers if n.lower() == "transfer-encoding"]
     cl = [v for n, v in req.headers if n.lower() == "content-length"]
     if any(n != n.strip() or not n for n, _ in req.headers):
@@ -138,6 +140,17 @@ class RawUpstream:
         self._thread.start()
 
     # -- what tests read ---------------------------------------------------------------------
+    def reset(self, respond=None, close_after_response=False):
+        """Forgets what was recorded so far (connections stay open) and sets the script."""
+        with self.lock:
+            for c in self.connections:
+                c.requests = []
+                c.received = bytearray()
+                c.leftover = b""
+            self.bad = []
+            self.respond = respond or (lambda req, conn: OK_RESPONSE)
+            self.close_after_response = close_after_response
+
     def requests(self):
         with self.lock:
             return [r for c in self.connections for r in c.requests]

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from common import start_sidecar
+from common import LAST_CHUNK_BUG, start_sidecar
 from procs import expected_bytes, http_request, wait_for
 from rawhttp import RawClient, RawUpstream
 
@@ -285,11 +285,6 @@ def test_hop_by_hop_response_headers_removed():
 
 
 # --- chunked framing across pieces ---------------------------------------------------------
-
-LAST_CHUNK_BUG = ("proxy_session.cpp relays a final body read of 0 bytes as data={buf, 0}, "
-                  "more=false; Beast then writes a 0-size chunk AND the last chunk: "
-                  "'0\\r\\n\\r\\n0\\r\\n\\r\\n'. Fix: data = got ? buf : nullptr")
-
 
 @pytest.mark.xfail(strict=True, reason=LAST_CHUNK_BUG)
 def test_last_chunk_of_request_sent_once():
