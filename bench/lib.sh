@@ -361,6 +361,13 @@ load_note() {
   printf 'load average %s (nproc %s)' "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)"
 }
 
+# median "V1 V2 ...": the median of the numbers (the lower middle one for an even count); "-" for
+# none. Each column of a table is the median of its own rounds, so one stalled round (a p99 of a
+# second when the shared machine is busy) does not decide the row.
+median() {
+  echo "$1" | tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print "-"}'
+}
+
 # ratio A B [DIGITS]: A/B formatted, or "-" when B is 0 or empty.
 ratio() {
   awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {if (b + 0 > 0 && a != "-") printf "%.*f", d, a / b; else print "-"}'
