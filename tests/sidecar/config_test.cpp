@@ -1,0 +1,96 @@
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sidecar/config.h"
+
+using namespace mlsidecar;
+
+namespace {
+Config parse(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  return parse_config(args, env).config;
+}
+}  // namespace
+
+TEST_CASE("defaults follow the architecture sketch") {
+  Config c = parse({});
+  CHECK(c.listen.to_string() == "0.0.0.0:8080");
+  CHECK(c.upstream.to_string() == "127.0.0.1:8081");
+  CHECK(c.admin.to_string() == "0.0.0.0:9090");
+  CHECK(c.upstream_timeout >= std::chrono::minutes(5));  // models may take minutes
+}
+
+TEST_CASE("flags win over the environment, which wins over the file") {
+  std::string path = "/tmp/mlsidecar_config_test.json";
+  {
+    std::ofstream f(path);
+    f << R"({"model": "from-file", "threads": 3, "upstream-timeout": "90s", "drain-seconds": 7})";
+  }
+  Config c = parse({"--config", path, "--model=from-flag"},
+                   {{"MLSIDECAR_THREADS", "5"}, {"MLSIDECAR_MODEL", "from-env"}});
+  CHECK(c.model == "from-flag");
+  CHECK(c.threads == 5);
+  CHECK(c.upstream_timeout == std::chrono::seconds(90));
+  CHECK(c.drain == std::chrono::seconds(7));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("durations, endpoints and numbers parse in their usual forms") {
+  Config c = parse({"--header-timeout", "250ms", "--idle-timeout", "2m", "--connect-timeout", "1.5",
+                    "--listen", "[::1]:80", "--upstream", "model:9000", "--drift-sample-rate", "0.25"});
+  CHECK(c.header_timeout == std::chrono::milliseconds(250));
+  CHECK(c.idle_timeout == std::chrono::minutes(2));
+  CHECK(c.connect_timeout == std::chrono::milliseconds(1500));
+  CHECK(c.listen.host == "::1");
+  CHECK(c.listen.port == 80);
+  CHECK(c.upstream.host == "model");
+  CHECK(c.drift_sample_rate == 0.25);
+}
+
+TEST_CASE("mistakes are one clear line naming the flag") {
+  auto message = [](std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    try {
+      parse_config(args, env);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message({"--threads", "many"}) == "--threads 'many': expected a whole number");
+  CHECK(message({"--listen", "8080"}) == "--listen '8080': expected HOST:PORT");
+  CHECK(message({"--nope", "1"}) == "unknown flag --nope (see --help)");
+  CHECK(message({"--model"}) == "--model needs a value");
+  CHECK(message({"--drift-sample-rate", "2"}).find("between 0 and 1") != std::string::npos);
+  CHECK(message({"--queue-depth", "5"}).find("--container-concurrency") != std::string::npos);
+  CHECK(message({"--idle-timeout", "5 minutes"}).find("duration") != std::string::npos);
+  CHECK(message({}, {{"MLSIDECAR_ADMIN", "x"}}).rfind("MLSIDECAR_ADMIN:", 0) == 0);
+  CHECK(message({"--config", "/nonexistent.json"}).find("cannot read") != std::string::npos);
+  for (const std::string& m : {message({"--threads", "x"}), message({"--log-level", "loud"})}) {
+    CHECK(m.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("--help documents every flag with its environment variable") {
+  std::string help = config_help();
+  for (const char* name : {"--listen", "--upstream", "--admin", "--threads", "--ready-path",
+                           "--drain-seconds", "--container-concurrency", "--drift-profile"}) {
+    CHECK(help.find(name) != std::string::npos);
+  }
+  CHECK(help.find("MLSIDECAR_READY_PATH") != std::string::npos);
+  CHECK(parse_config({"--help"}, {}).help);
+}
+
+TEST_CASE("/config shows the effective settings as JSON") {
+  std::string json = config_to_json(parse({"--model", "iris"}));
+  CHECK(json.find("\"model\": \"iris\"") != std::string::npos);
+  CHECK(json.find("\"upstream\": \"127.0.0.1:8081\"") != std::string::npos);
+}
+
+TEST_CASE("the CPU count honours the affinity mask and is at least one") {
+  unsigned cpus = available_cpus();
+  CHECK(cpus >= 1);
+  CHECK(cpus <= 4096);
+}
