@@ -58,12 +58,20 @@ def test_oversize_body_413_by_content_length(limited, upstream):
 
 
 def test_oversize_chunked_body_413(limited):
+    before = refused(limited, "body_too_large")
     with RawClient(limited.port) as c:
         c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
-        for _ in range(4):
-            c.send(b"1000\r\n" + b"x" * 4096 + b"\r\n")
-        r = c.read_response()
-        assert r.status == 413 and json_error(r) == "body_too_large"
+        try:
+            for _ in range(4):
+                c.send(b"1000\r\n" + b"x" * 4096 + b"\r\n")
+            r = c.read_response()
+            assert r.status == 413 and json_error(r) == "body_too_large"
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            # The sidecar closes without draining the body it did not read, so the kernel may
+            # reset the connection and drop the 413 before the client reads it (no lingering
+            # close; see docs/reliability.md). The decision itself is checked below.
+            pass
+    assert refused(limited, "body_too_large") == before + 1
     still_works(limited)
 
 
