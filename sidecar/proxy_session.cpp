@@ -39,6 +39,9 @@ namespace {
 
 constexpr std::size_t kReadSize = 8 * 1024;
 constexpr std::size_t kRelaySize = 16 * 1024;
+// What the read buffer may hold beyond a full head: one read's worth of pipelined bytes. A line
+// the parser cannot finish (an endless chunk-size line) ends at this bound with a 400.
+constexpr std::size_t kBufferSlack = 64 * 1024;
 constexpr std::size_t kUpstreamHeaderLimit = 64 * 1024;
 // "No limit". Not boost::none: Boost 1.74's parser compares the Content-Length against the
 // optional limit, and any number compares greater than an empty optional.
@@ -84,6 +87,7 @@ class ProxySession final : public ConnectionBase,
         metrics_(thread.metrics()),
         client_(std::move(client)),
         queue_timer_(client_.get_executor()),
+        client_buf_(config_.max_header_bytes + kBufferSlack),
         hooks_(state_, thread.index()) {
     thread_.link(this);
     state_.connections.fetch_add(1, std::memory_order_relaxed);
@@ -473,7 +477,9 @@ asio::awaitable<Failure> ProxySession::send_request(bool expect_continue) {
       if (ec) co_return Failure::client;
       std::size_t got = kRelaySize - req.body().size;
       if (got == 0 && !req_->is_done()) continue;
-      req.body().data = buf;
+      // An empty last read must not reach the serializer as a buffer: a zero-size chunk followed
+      // by the last chunk would end the chunked body twice.
+      req.body().data = got ? buf : nullptr;
       req.body().size = got;
       req.body().more = !req_->is_done();
       request_bytes_ += got;
@@ -557,11 +563,14 @@ asio::awaitable<Failure> ProxySession::relay_response(bool bodyless) {
       if (ec) {
         log_event(LogLevel::debug, "upstream_body_error", {{"error", ec.message()}});
         hooks_.response_aborted();
-        co_return upstream_failure(ec, Failure::upstream_invalid);
+        // A body cut short (the model died mid-stream) is a reset, not a malformed response.
+        co_return upstream_failure(ec, ec == beast::http::error::partial_message
+                                           ? Failure::upstream_reset
+                                           : Failure::upstream_invalid);
       }
       std::size_t got = kRelaySize - res.body().size;
       if (got == 0 && !res_->is_done()) continue;
-      res.body().data = buf;
+      res.body().data = got ? buf : nullptr;  // as in send_request: never an empty last chunk
       res.body().size = got;
       res.body().more = !res_->is_done();
       response_bytes_ += got;

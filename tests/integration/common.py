@@ -11,10 +11,3 @@ def start_sidecar(upstream_port, *flags, threads=1, **kwargs):
     return Sidecar(upstream_port=upstream_port,
                    extra_args=["--threads", str(threads), *QUICK_STOP, *flags], **kwargs)
 
-# A known bug (see the report of the integration-test session and docs/reliability.md):
-# tests that fail because of it are marked xfail(strict=True, reason=LAST_CHUNK_BUG).
-LAST_CHUNK_BUG = ("sidecar/proxy_session.cpp relays a final body read of 0 bytes as "
-                  "buffer_body{data=buf, size=0, more=false}; Beast's serializer then writes a "
-                  "0-size chunk and the last chunk, '0\\r\\n\\r\\n0\\r\\n\\r\\n', on every chunked "
-                  "request (and response); the next hop reads a stray request/response. "
-                  "Fix: data = got ? buf : nullptr in send_request and relay_response")

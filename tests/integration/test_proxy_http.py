@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from common import LAST_CHUNK_BUG, start_sidecar
+from common import start_sidecar
 from procs import expected_bytes, http_request, wait_for
 from rawhttp import RawClient, RawUpstream
 
@@ -286,7 +286,6 @@ def test_hop_by_hop_response_headers_removed():
 
 # --- chunked framing across pieces ---------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=LAST_CHUNK_BUG)
 def test_last_chunk_of_request_sent_once():
     """The client's last chunk arrives on its own: the model must still get one request."""
     with RawUpstream() as up, \
@@ -305,7 +304,6 @@ def test_last_chunk_of_request_sent_once():
         assert len(up.requests()) == 1 and up.bad == []
 
 
-@pytest.mark.xfail(strict=True, reason=LAST_CHUNK_BUG)
 def test_last_chunk_of_response_sent_once():
     """The model's last chunk arrives on its own: a keep-alive client must see one response."""
     # The model stand-in sends the last chunk after the next request begins to arrive; the
