@@ -175,6 +175,9 @@ run_wrk() {
   non2xx=$(awk '/Non-2xx/ {print $NF}' "$out")
   sockerr=$(awk '/Socket errors/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$out")
   W_ERRS=$((${non2xx:-0} + ${sockerr:-0}))
+  if ((W_ERRS > 0)); then
+    bench_log "$url: $(grep -E 'Non-2xx|Socket errors' "$out" | tr -s ' ' | tr '\n' ';')"
+  fi
   if [[ -z $W_RPS || -z $W_REQS ]]; then
     bench_log "wrk failed against $url:"
     cat "$out" >&2
