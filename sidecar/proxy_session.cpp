@@ -42,6 +42,9 @@ constexpr std::size_t kRelaySize = 16 * 1024;
 // What the read buffer may hold beyond a full head: one read's worth of pipelined bytes. A line
 // the parser cannot finish (an endless chunk-size line) ends at this bound with a 400.
 constexpr std::size_t kBufferSlack = 64 * 1024;
+// How long and how much a connection closed after an error answer keeps reading (see linger()).
+constexpr auto kLingerTime = std::chrono::milliseconds(1000);
+constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
 constexpr std::size_t kUpstreamHeaderLimit = 64 * 1024;
 // "No limit". Not boost::none: Boost 1.74's parser compares the Content-Length against the
 // optional limit, and any number compares greater than an empty optional.
@@ -139,6 +142,7 @@ class ProxySession final : public ConnectionBase,
   }
 
   asio::awaitable<bool> serve_one();
+  asio::awaitable<void> linger();
   asio::awaitable<Failure> admit(policies::AdmissionPermit& permit);
   asio::awaitable<bool> refuse_head(const error_code& ec);
   asio::awaitable<Failure> acquire_upstream();
@@ -173,6 +177,7 @@ class ProxySession final : public ConnectionBase,
   bool timed_out_ = false;
   bool client_gone_ = false;
   bool watching_client_ = false;
+  bool linger_ = false;  // close gently: an error answer went out before the request was read
   bool response_started_ = false;
   std::uint64_t request_bytes_ = 0;
   std::uint64_t response_bytes_ = 0;
@@ -191,12 +196,28 @@ asio::awaitable<void> ProxySession::run() {
     if (!co_await serve_one()) break;
   }
   close_upstream();
+  if (linger_) co_await linger();
   close_client();
+}
+
+// After an error answer on a connection whose request was not read to the end: closing at once
+// would make the kernel reset the connection, and the client could lose the answer. So stop
+// sending, then read and discard what the client still sends, for a short bounded time.
+asio::awaitable<void> ProxySession::linger() {
+  error_code ec;
+  client_.shutdown(tcp::socket::shutdown_send, ec);
+  set_phase(Phase::client_write, kLingerTime);
+  std::size_t discarded = 0;
+  char* buf = relay_buffer();
+  while (!ec && discarded < kLingerBytes) {
+    discarded += co_await client_.async_read_some(asio::buffer(buf, kRelaySize), redirect(ec));
+  }
 }
 
 // Answers a request head that could not be read; false: the connection is over.
 asio::awaitable<bool> ProxySession::refuse_head(const error_code& ec) {
   using herr = beast::http::error;
+  linger_ = !is_connection_error(ec) && !timed_out_;
   if (ec == herr::header_limit) {
     metrics_.refused(metrics::Refusal::header_too_large);
     co_await write_raw(json_error_response(431, "header_too_large",
@@ -236,6 +257,7 @@ asio::awaitable<bool> ProxySession::serve_one() {
     metrics_.refused(metrics::Refusal::bad_request);
     co_await write_raw(json_error_response(400, "bad_request",
                                            std::string("request has ") + std::string(problem), false, {}));
+    linger_ = true;
     co_return false;
   }
 
@@ -358,6 +380,7 @@ asio::awaitable<bool> ProxySession::serve_one() {
     status = code;
     if (failure != Failure::client && !response_started_) {
       timed_out_ = false;
+      linger_ = !keep_alive && !req_->is_done();
       bool shed = failure == Failure::queue_full || failure == Failure::queue_timeout;
       co_await write_raw(json_error_response(code, name, message, keep_alive, request_id,
                                              shed ? "Retry-After: 1\r\n" : ""));
