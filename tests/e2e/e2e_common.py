@@ -12,8 +12,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 
-import procs  # noqa: E402
-from procs import http_request, metric_value, scrape, wait_for  # noqa: E402,F401
+from procs import http_request, metric_value, wait_for  # noqa: E402
 
 TRAFFIC = os.path.join(ROOT, "examples", "traffic.py")
 

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from e2e_common import ROOT
-from procs import ModelServer, Sidecar, metric_sum, metric_value, wait_for
+from procs import ModelServer, Sidecar, metric_sum, wait_for
 
 MODEL = "demo"
 PREFILL, TOKEN, TOKENS = 0.300, 0.050, 20
