@@ -1,0 +1,72 @@
+// Fuzz target: one drift payload reader (metrics/drift/payload.h), chosen at compile time by
+// MLSIDECAR_FUZZ_READER (kserve_v1, open_inference_v2, tf_serving, openai); one executable each.
+// The body is read as a request (input) and as a response (output), with and without the column
+// names a profile would give.
+//
+// Invariants: the reader never throws (it runs on the drift worker, where an exception would end
+// the process); it does not amplify: each value it reports comes from at least one byte of the body;
+// a body it cannot read leaves no values behind.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "metrics/drift/payload.h"
+
+namespace {
+
+using namespace mlsidecar::drift;
+
+#define FUZZ_CHECK(cond)                                                               \
+  do {                                                                                 \
+    if (!(cond)) {                                                                     \
+      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                    \
+    }                                                                                  \
+  } while (false)
+
+ReadResult read(std::string_view body, Direction direction, const FeatureNaming& naming,
+                std::vector<FeatureValue>& out) {
+#if defined(MLSIDECAR_FUZZ_READER_openai)
+  (void)naming;
+  return read_openai(body, direction, out);
+#elif defined(MLSIDECAR_FUZZ_READER_kserve_v1)
+  return read_kserve_v1(body, direction, naming, out);
+#elif defined(MLSIDECAR_FUZZ_READER_open_inference_v2)
+  return read_open_inference_v2(body, direction, naming, out);
+#elif defined(MLSIDECAR_FUZZ_READER_tf_serving)
+  return read_tf_serving(body, direction, naming, out);
+#else
+#error "define MLSIDECAR_FUZZ_READER_<reader>"
+#endif
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view body(reinterpret_cast<const char*>(data), size);
+  static const std::vector<std::string> columns = {"age", "income", ""};
+  static const std::map<std::string, std::vector<std::string>> tensor_columns = {
+      {"x", {"a", "b"}}, {"input-0", {"f0", "f1", "f2"}}};
+  const FeatureNaming named{&columns, &tensor_columns};
+  for (Direction direction : {Direction::input, Direction::output}) {
+    for (const FeatureNaming& naming : {FeatureNaming{}, named}) {
+      std::vector<FeatureValue> out;
+      ReadResult r{};
+      try {
+        r = read(body, direction, naming, out);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "reader threw: %s\n", e.what());
+        std::abort();
+      }
+      FUZZ_CHECK(out.size() <= body.size());
+      if (r.status != ReadStatus::ok) FUZZ_CHECK(out.empty());
+      for (const FeatureValue& v : out) {
+        if (v.type != FeatureValue::Type::text) FUZZ_CHECK(v.text.empty());
+      }
+    }
+  }
+  return 0;
+}

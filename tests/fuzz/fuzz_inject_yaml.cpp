@@ -1,0 +1,75 @@
+// Fuzz target: the injection core's YAML input (sidecar/inject/yaml_bridge.h) and inject/uninject
+// (sidecar/inject/injector.h) on every document it yields, as `mlsidecar inject` runs them.
+//
+// Invariants: malformed YAML is refused with YamlError only; every document read survives
+// emit_yaml -> parse_yaml_stream with the same value; inject and uninject never throw; a template
+// just injected is not injected a second time.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "sidecar/inject/injector.h"
+#include "sidecar/inject/yaml_bridge.h"
+
+namespace {
+
+using namespace mlsidecar::inject;
+
+#define FUZZ_CHECK(cond)                                                               \
+  do {                                                                                 \
+    if (!(cond)) {                                                                     \
+      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                    \
+    }                                                                                  \
+  } while (false)
+
+[[noreturn]] void threw(const char* what, const std::exception& e) {
+  std::fprintf(stderr, "%s threw: %s\n", what, e.what());
+  std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  std::vector<YamlDocument> docs;
+  try {
+    docs = parse_yaml_stream(text);
+  } catch (const YamlError&) {
+    return 0;
+  } catch (const std::exception& e) {
+    threw("parse_yaml_stream", e);
+  }
+  const InjectionSettings settings;
+  for (const YamlDocument& doc : docs) {
+    std::string emitted;
+    std::vector<YamlDocument> back;
+    try {
+      emitted = emit_yaml(doc.value);
+      back = parse_yaml_stream(emitted);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "emitted:\n%s\n", emitted.c_str());
+      threw("emit_yaml/parse_yaml_stream round trip", e);
+    }
+    FUZZ_CHECK(back.size() == 1);
+    if (back[0].value != doc.value) {
+      std::fprintf(stderr, "read:    %s\nemitted:\n%s\nreread:  %s\n", doc.value.dump().c_str(),
+                   emitted.c_str(), back[0].value.dump().c_str());
+      std::abort();
+    }
+    try {
+      InjectionResult once = inject(doc.value, settings);
+      if (once.report.outcome == Outcome::injected) {
+        InjectionResult twice = inject(once.pod_template, settings);
+        FUZZ_CHECK(twice.report.outcome != Outcome::injected);
+        InjectionResult removed = uninject(once.pod_template);
+        FUZZ_CHECK(removed.report.outcome == Outcome::uninjected);
+      }
+      (void)uninject(doc.value);
+    } catch (const std::exception& e) {
+      threw("inject/uninject", e);
+    }
+  }
+  return 0;
+}
