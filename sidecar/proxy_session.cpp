@@ -105,6 +105,12 @@ class ProxySession final : public ConnectionBase,
   asio::awaitable<void> run();
 
   void check_deadline(Clock::time_point now) override {
+    // A request the model (or the queue) has held for a tick gets its client watched, so that a
+    // client that leaves frees the model. Not done at once: the wait costs an epoll_ctl, which
+    // most requests, answered within the tick, never need.
+    if ((phase_ == Phase::upstream_wait || phase_ == Phase::queued) && !watching_client_) {
+      watch_client();
+    }
     if (now < deadline_) return;
     timed_out_ = true;
     deadline_ = Clock::time_point::max();
@@ -435,7 +441,6 @@ asio::awaitable<Failure> ProxySession::admit(policies::AdmissionPermit& permit) 
   state_.signals->on_queue_enter(Clock::now());
   phase_ = Phase::queued;
   deadline_ = Clock::time_point::max();  // the queue timer bounds this wait
-  watch_client();
   queue_timer_.expires_after(config_.queue_timeout);
   error_code ec;
   co_await queue_timer_.async_wait(redirect(ec));
@@ -540,7 +545,6 @@ void ProxySession::watch_client() {
 
 asio::awaitable<Failure> ProxySession::read_response_head(bool head_request) {
   set_phase(Phase::upstream_wait, config_.upstream_timeout);
-  watch_client();
   error_code ec;
   for (;;) {
     res_.emplace();

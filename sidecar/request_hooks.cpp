@@ -126,10 +126,14 @@ void RequestHooks::request_finished(const metrics::RequestSample& sample, bool c
   }
   // Only complete exchanges the model accepted: a 4xx body says nothing about the data it sees.
   if (t.drift_sampled && sample.status / 100 == 2 && !client_aborted && !t.model_aborted) {
-    if (!t.request_overflow && !t.request_body.empty()) {
+    if (t.request_overflow) {
+      state_.drift->count_too_large(thread_);
+    } else if (!t.request_body.empty()) {
       state_.drift->offer(thread_, drift::Direction::input, t.route, t.request_body);
     }
-    if (!t.response_overflow && !t.response_body.empty()) {
+    if (t.response_overflow) {
+      state_.drift->count_too_large(thread_);
+    } else if (!t.response_body.empty()) {
       state_.drift->offer(thread_, drift::Direction::output, t.route, t.response_body);
     }
   }

@@ -10,6 +10,7 @@ namespace {
 // After this long idle, a pooled connection is checked before reuse. Busy connections skip the
 // check (it would cost a syscall per request), idle ones are where the model may have closed.
 constexpr auto kCheckAfterIdle = std::chrono::milliseconds(500);
+constexpr std::size_t kReadBuffer = 16 * 1024;
 
 // True when the model has not closed the connection and sent nothing unasked.
 bool still_open(UpstreamConnection& conn) {
@@ -37,7 +38,11 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::take(std::chrono::steady_clock
 }
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::make() {
-  return std::make_unique<UpstreamConnection>(ex_);
+  auto conn = std::make_unique<UpstreamConnection>(ex_);
+  // Beast reads into what the buffer has room for, 512 bytes when empty: a typical response head
+  // would take two reads, and a stream twice as many writes.
+  conn->buffer.reserve(kReadBuffer);
+  return conn;
 }
 
 void UpstreamPool::give_back(std::unique_ptr<UpstreamConnection> conn,

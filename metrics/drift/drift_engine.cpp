@@ -99,6 +99,12 @@ bool DriftEngine::should_sample(std::size_t producer) noexcept {
   return xorshift64(producers_[producer]->rng) < sample_threshold_;
 }
 
+void DriftEngine::count_too_large(std::size_t producer) noexcept {
+  if (producer < producers_.size()) {
+    producers_[producer]->too_large.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 bool DriftEngine::offer(std::size_t producer, Direction direction, Route route,
                         std::string_view body) noexcept {
   if (producer >= producers_.size()) return false;

@@ -73,6 +73,9 @@ class DriftEngine : public prometheus::Collectable {
   // (mlsidecar_drift_dropped_samples_total). Responses are offered with Direction::output.
   bool offer(std::size_t producer, Direction direction, Route route,
              std::string_view body) noexcept;
+  // Counts a body the proxy stopped copying because it was over max_body (too_large), without
+  // handing anything over.
+  void count_too_large(std::size_t producer) noexcept;
 
   // Drains the queues and computes the statistics synchronously (tests, /drift?refresh).
   void compute_now();

@@ -8,9 +8,10 @@
 namespace mlsidecar::llm {
 namespace {
 
-constexpr std::array<double, 26> kTtftBounds = {
-    0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5,
-    0.75,  1,      1.5,   2,    3,    5,    7.5,  10,   20,  40,  80,  160, 320};
+// Every latency a shipped SLO names (2.5 s for TTFT) is a bucket bound, so rules can select it.
+constexpr std::array<double, 27> kTtftBounds = {
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
+    1,     1.5,    2,     2.5,  3,    5,    7.5,  10,   20,  40,  80,  160, 320};
 constexpr std::array<double, 19> kTpotBounds = {0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02,
                                                 0.025, 0.03,   0.04,  0.05,   0.075, 0.1,  0.15,
                                                 0.2,   0.3,    0.5,   0.75,   1};

@@ -306,9 +306,6 @@ def test_malformed_bodies_are_counted_and_never_change_the_response(echo_sidecar
     assert metric_sum(m, "mlsidecar_drift_samples_total") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="sidecar bug: a body over --drift-max-body is never offered "
-                   "to the drift engine (RequestHooks drops it on overflow), so "
-                   "mlsidecar_drift_skipped_total{reason=\"too_large\"} stays 0")
 def test_bodies_over_max_body_are_counted_as_too_large(echo_sidecar):
     sc = echo_sidecar
     big = json.dumps({"instances": [[0.5] * 8] * 200}).encode()
