@@ -49,7 +49,9 @@ ReadResult read_open_inference_v2(std::string_view body, Direction direction,
       out.resize(first);
       return {ReadStatus::unexpected_shape, 0};
     }
+    // The element count must not wrap: [2^63 + 1, 2] would otherwise pass for 2 elements.
     std::uint64_t total = 1;
+    bool overflow = false;
     std::vector<std::uint64_t> dims;
     for (const auto& d : *shape) {
       if (!d.is_number_integer() || d.get<std::int64_t>() < 0) {
@@ -57,13 +59,17 @@ ReadResult read_open_inference_v2(std::string_view body, Direction direction,
         return {ReadStatus::unexpected_shape, 0};
       }
       dims.push_back(d.get<std::uint64_t>());
+      overflow = overflow || (dims.back() != 0 && total > UINT64_MAX / dims.back());
       total *= dims.back();
     }
     flat.clear();
-    if (!flatten(*data, flat) || flat.size() != total) {
+    if (overflow || !flatten(*data, flat) || flat.size() != total) {
       out.resize(first);
       return {ReadStatus::unexpected_shape, 0};
     }
+    // An empty tensor has no rows and no columns to name ([0, 4294967296] would otherwise name
+    // four billion columns).
+    if (total == 0) continue;
     // A feature tensor is [batch], [batch, 1] or [batch, k]; higher ranks (images, sequences)
     // are not tabular features and are left out.
     if (dims.size() > 2) continue;

@@ -4,7 +4,8 @@
 // names a profile would give.
 //
 // Invariants: the reader never throws (it runs on the drift worker, where an exception would end
-// the process); it does not amplify: each value it reports comes from at least one byte of the body;
+// the process); it does not amplify: each value and each row it reports comes from at least one
+// byte of the body (so a small body cannot make the worker loop or count missing values for long);
 // a body it cannot read leaves no values behind.
 #include <cstdint>
 #include <cstdio>
@@ -62,6 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::abort();
       }
       FUZZ_CHECK(out.size() <= body.size());
+      FUZZ_CHECK(r.rows <= body.size());  // a row takes at least one byte too
       if (r.status != ReadStatus::ok) FUZZ_CHECK(out.empty());
       for (const FeatureValue& v : out) {
         if (v.type != FeatureValue::Type::text) FUZZ_CHECK(v.text.empty());
