@@ -191,8 +191,10 @@ void validate(const Config& c) {
 }  // namespace
 
 std::string Endpoint::to_string() const {
-  bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  // Brackets for an IPv6 address, and for a host that itself starts with one, so that
+  // parse_endpoint reads the text back to the same host.
+  bool bracket = host.find(':') != std::string::npos || (!host.empty() && host.front() == '[');
+  return (bracket ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 ParseResult parse_config(const std::vector<std::string>& args,
@@ -267,7 +269,9 @@ std::string config_to_json(const Config& config) {
   for (const Flag& f : flags()) doc[f.name] = f.get(config);
   doc["config"] = config.config_file;
   doc["threads_effective"] = config.threads;
-  return doc.dump(2);
+  // Flag values are bytes from the command line or the environment, not necessarily UTF-8: shown
+  // with U+FFFD rather than throwing from dump().
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 unsigned available_cpus() {
