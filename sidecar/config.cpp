@@ -157,7 +157,12 @@ const Flag* find_flag(const std::string& name) {
 void apply_file(Config& config, const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError("--config '" + path + "': cannot read the file");
-  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(in, nullptr, false);
+  } catch (const std::exception&) {  // the stream itself failed, e.g. the path is a directory
+    throw ConfigError("--config '" + path + "': cannot read the file");
+  }
   if (doc.is_discarded() || !doc.is_object()) {
     throw ConfigError("--config '" + path + "': not a JSON object");
   }

@@ -26,6 +26,16 @@ double number_field(const json& f, const char* key, std::string_view origin,
   return it->get<double>();
 }
 
+// A count: a whole number from 0 to 2^64 - 1 (a cast of -1 or 1e30 to uint64 is undefined).
+std::uint64_t count_field(const json& f, const char* key, std::string_view origin,
+                          const std::string& where) {
+  const double x = number_field(f, key, origin, where);
+  if (!(x >= 0 && x < 18446744073709551616.0) || std::trunc(x) != x) {
+    fail(origin, where + ": '" + key + "' must be a whole number of at least 0");
+  }
+  return static_cast<std::uint64_t>(x);
+}
+
 std::vector<double> number_array(const json& f, const char* key, std::string_view origin,
                                  const std::string& where) {
   auto it = f.find(key);
@@ -85,10 +95,8 @@ FeatureProfile parse_feature(const json& f, std::size_t index, std::string_view 
   } else {
     fail(origin, where + ": 'kind' must be numeric or categorical");
   }
-  p.count = static_cast<std::uint64_t>(number_field(f, "count", origin, where));
-  p.missing = f.contains("missing")
-                  ? static_cast<std::uint64_t>(number_field(f, "missing", origin, where))
-                  : 0;
+  p.count = count_field(f, "count", origin, where);
+  p.missing = f.contains("missing") ? count_field(f, "missing", origin, where) : 0;
   if (p.kind == FeatureKind::numeric) {
     p.mean = number_field(f, "mean", origin, where);
     p.std = number_field(f, "std", origin, where);
@@ -172,7 +180,7 @@ const FeatureProfile* ReferenceProfile::find(std::string_view name, Direction di
   return nullptr;
 }
 
-ReferenceProfile parse_profile(std::string_view json_text, std::string_view origin) {
+static ReferenceProfile parse_document(std::string_view json_text, std::string_view origin) {
   json doc = json::parse(json_text, nullptr, false);
   if (doc.is_discarded()) fail(origin, "not valid JSON");
   if (!doc.is_object()) fail(origin, "a profile must be a JSON object");
@@ -213,6 +221,16 @@ ReferenceProfile parse_profile(std::string_view json_text, std::string_view orig
     }
   }
   return profile;
+}
+
+ReferenceProfile parse_profile(std::string_view json_text, std::string_view origin) {
+  // value("key", default) and friends throw json::type_error when a field has another type
+  // ({"direction": 1}); the promise is one runtime_error line naming the file.
+  try {
+    return parse_document(json_text, origin);
+  } catch (const nlohmann::json::exception& e) {
+    fail(origin, std::string("a field has the wrong type (") + e.what() + ")");
+  }
 }
 
 ReferenceProfile load_profile(const std::string& path) {
