@@ -89,9 +89,13 @@ void strip_hop_by_hop(http::fields& fields) {
 
 std::string_view ensure_request_id(http::fields& fields) {
   auto it = fields.find("x-request-id");
-  if (it != fields.end() && !it->value().empty() && it->value().size() <= 200) return it->value();
+  const bool usable = it != fields.end() && !it->value().empty() && it->value().size() <= 200;
+  if (usable && fields.count("x-request-id") == 1) return it->value();
+  // The first usable id is kept; further copies are dropped, so that the model and the logs see
+  // one id per request.
+  std::string id = usable ? std::string(it->value()) : new_request_id();
   fields.erase("x-request-id");
-  fields.set("x-request-id", new_request_id());
+  fields.set("x-request-id", id);
   return fields.find("x-request-id")->value();
 }
 

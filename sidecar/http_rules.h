@@ -22,7 +22,8 @@ std::string_view framing_problem(const http::response_header<>& head);
 // is left to the caller, which re-frames the message.
 void strip_hop_by_hop(http::fields& fields);
 
-// The client's x-request-id, or a new random one written into the head. Returns the value.
+// The client's x-request-id (the first one, when it sent several: the others are dropped), or a
+// new random one written into the head. Returns the value.
 std::string_view ensure_request_id(http::fields& fields);
 
 // Whether a method may be replayed on a fresh connection when a pooled one turned out closed.
