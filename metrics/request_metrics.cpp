@@ -113,7 +113,11 @@ std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
       std::vector<prometheus::ClientMetric::Label> labels = {
           {"model", model}, {"version", version}, {"route", std::string(route_name(static_cast<Route>(r)))}};
       for (std::size_t c = 0; c < 5; ++c) {
-        if (counts[c] == 0) continue;
+        // 2xx, 4xx and 5xx exist (at 0) as soon as the route has traffic: a series that first
+        // appears with a count already in it loses that count to rate(), and the first burst of
+        // errors would never show in an SLO rule.
+        bool always = c == 1 || c == 3 || c == 4;
+        if (counts[c] == 0 && !always) continue;
         prometheus::ClientMetric metric;
         metric.label = labels;
         metric.label.push_back({"code", kClasses[c]});

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +75,19 @@ TEST_CASE("requests are counted per model, version, route and status class") {
   CHECK(find(families, "mlsidecar_inflight_requests", {})->gauge.value == 0);
 }
 
+TEST_CASE("error classes exist at zero once a route has traffic, so rate() sees the first errors") {
+  RequestMetrics metrics(1, 4, "m", "");
+  metrics.shard(0).request_started();
+  metrics.shard(0).request_finished(sample(0, Route::predict, 200, 0.01));
+  auto families = metrics.Collect();
+  for (const char* code : {"2xx", "4xx", "5xx"}) {
+    auto* m = find(families, "mlsidecar_requests_total", {{"route", "predict"}, {"code", code}});
+    REQUIRE(m);
+    CHECK(m->counter.value == (std::string(code) == "2xx" ? 1 : 0));
+  }
+  CHECK_FALSE(find(families, "mlsidecar_requests_total", {{"route", "infer"}}));
+}
+
 TEST_CASE("latency histograms are cumulative, with +Inf equal to the count") {
   RequestMetrics metrics(1, 4, "m", "");
   auto& s = metrics.shard(0);
@@ -114,11 +128,16 @@ TEST_CASE("too many model names fold into 'other' instead of new series") {
     s.request_finished(sample(series, Route::predict, 200, 0.01));
   }
   auto families = metrics.Collect();
-  std::size_t series_count = 0;
+  std::set<std::string> models;
   for (const auto& f : families) {
-    if (f.name == "mlsidecar_requests_total") series_count = f.metric.size();
+    if (f.name != "mlsidecar_requests_total") continue;
+    for (const auto& m : f.metric) {
+      for (const auto& l : m.label) {
+        if (l.name == "model") models.insert(l.value);
+      }
+    }
   }
-  CHECK(series_count == 2);  // random-0 and other
+  CHECK(models == std::set<std::string>{"random-0", "other"});
   auto* other = find(families, "mlsidecar_requests_total", {{"model", "other"}});
   REQUIRE(other);
   CHECK(other->counter.value == 9);
