@@ -24,6 +24,8 @@ using namespace mlsidecar::inject;
     }                                                                                  \
   } while (false)
 
+std::string show(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 [[noreturn]] void threw(const char* what, const std::exception& e) {
   std::fprintf(stderr, "%s threw: %s\n", what, e.what());
   std::abort();
@@ -43,6 +45,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const InjectionSettings settings;
   for (const YamlDocument& doc : docs) {
+    // A document that is only `null` (`~`, `!tag`) reads back as no document: the reader drops
+    // empty documents, and null is what an empty one reads as.
+    if (doc.value.is_null()) continue;
+    // Bytes that are not UTF-8 pass the reader and the writer unchanged, and yaml-cpp may then take
+    // the output for UTF-16 (a leading 0xFE 0xFF): the round trip is only promised for UTF-8 text.
+    try {
+      (void)doc.value.dump();
+    } catch (const Json::type_error&) {
+      continue;
+    }
     std::string emitted;
     std::vector<YamlDocument> back;
     try {
@@ -52,10 +64,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::fprintf(stderr, "emitted:\n%s\n", emitted.c_str());
       threw("emit_yaml/parse_yaml_stream round trip", e);
     }
-    FUZZ_CHECK(back.size() == 1);
-    if (back[0].value != doc.value) {
-      std::fprintf(stderr, "read:    %s\nemitted:\n%s\nreread:  %s\n", doc.value.dump().c_str(),
-                   emitted.c_str(), back[0].value.dump().c_str());
+    if (back.size() != 1 || back[0].value != doc.value) {
+      std::fprintf(stderr, "round trip changed the document\nread:    %s\nemitted:\n%s\nreread:  %s\n",
+                   show(doc.value).c_str(), emitted.c_str(),
+                   back.empty() ? "(no document)" : show(back[0].value).c_str());
       std::abort();
     }
     try {
