@@ -490,6 +490,13 @@ asio::awaitable<Failure> ProxySession::send_request(bool expect_continue) {
     co_await asio::async_write(client_, asio::buffer(kContinue), redirect(ec));
     if (ec) co_return Failure::client;
   }
+  if (req_->chunked()) {
+    // Beast adds chunked trailer fields to the head it holds: the head goes out before any of
+    // the body is read, so a trailer can never reach the model as a head field.
+    set_phase(Phase::upstream_wait, config_.upstream_timeout);
+    co_await beast::http::async_write_header(up_->socket, sr, redirect(ec));
+    if (ec) co_return upstream_failure(ec, Failure::upstream_reset);
+  }
   char* buf = relay_buffer();
   do {
     if (!req_->is_done()) {
@@ -578,6 +585,13 @@ asio::awaitable<Failure> ProxySession::relay_response(bool bodyless) {
     response_started_ = true;
     co_await beast::http::async_write_header(client_, sr, redirect(ec));
     co_return ec ? Failure::client : Failure::none;
+  }
+  if (res_->chunked()) {
+    // As in send_request: the head goes out first, so the model's trailers stay out of it.
+    set_phase(Phase::client_write, config_.idle_timeout);
+    response_started_ = true;
+    co_await beast::http::async_write_header(client_, sr, redirect(ec));
+    if (ec) co_return Failure::client;
   }
   char* buf = relay_buffer();
   do {
