@@ -13,9 +13,25 @@ AdmissionAnswer bad_request(const std::string& message) {
           "rejected request: " + message};
 }
 
+AdmissionAnswer review_admission_unchecked(std::string_view body,
+                                          const InjectionSettings& settings);
+
 }  // namespace
 
+// Whatever the body holds, the webhook answers: a field of an unexpected JSON type (a `kind` that
+// is an object, `metadata` that is a string) throws inside the checks, and becomes a 400 here.
 AdmissionAnswer review_admission(std::string_view body, const InjectionSettings& settings) {
+  try {
+    return review_admission_unchecked(body, settings);
+  } catch (const std::exception& e) {
+    return bad_request(std::string("malformed AdmissionReview: ") + e.what());
+  }
+}
+
+namespace {
+
+AdmissionAnswer review_admission_unchecked(std::string_view body,
+                                          const InjectionSettings& settings) {
   const Json review = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (review.is_discarded()) return bad_request("body is not JSON");
   if (!review.is_object() || review.value("kind", "") != "AdmissionReview") {
@@ -66,4 +82,5 @@ AdmissionAnswer review_admission(std::string_view body, const InjectionSettings&
   return {200, answer.dump(), log};
 }
 
+}  // namespace
 }  // namespace mlsidecar::inject
