@@ -20,17 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/fuzz/fuzz_check.h"
 #include "sidecar/config.h"
 
 namespace {
 
-#define FUZZ_CHECK(cond)                                                               \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                    \
-    }                                                                                  \
-  } while (false)
 
 const std::string& file_path() {
   static const std::string path = "/tmp/mlsidecar-fuzz-config-" + std::to_string(::getpid()) + ".json";

@@ -11,19 +11,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "tests/fuzz/fuzz_check.h"
 #include "metrics/drift/reference_profile.h"
 
 namespace {
 
 using namespace mlsidecar::drift;
 
-#define FUZZ_CHECK(cond)                                                               \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                    \
-    }                                                                                  \
-  } while (false)
 
 // Only std::runtime_error with the origin prefix is an acceptable refusal.
 template <class F>

@@ -14,19 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/fuzz/fuzz_check.h"
 #include "metrics/drift/payload.h"
 
 namespace {
 
 using namespace mlsidecar::drift;
 
-#define FUZZ_CHECK(cond)                                                               \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                    \
-    }                                                                                  \
-  } while (false)
 
 ReadResult read(std::string_view body, Direction direction, const FeatureNaming& naming,
                 std::vector<FeatureValue>& out) {

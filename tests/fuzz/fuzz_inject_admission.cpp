@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "tests/fuzz/fuzz_check.h"
 #include "sidecar/inject/admission.h"
 #include "sidecar/inject/yaml_bridge.h"
 
@@ -16,13 +17,6 @@ namespace {
 
 using namespace mlsidecar::inject;
 
-#define FUZZ_CHECK(cond)                                                               \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                    \
-    }                                                                                  \
-  } while (false)
 
 std::string base64_decode(const std::string& in, bool& ok) {
   static const std::string kAlphabet =

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "tests/fuzz/fuzz_check.h"
 #include "sidecar/inject/injector.h"
 #include "sidecar/inject/yaml_bridge.h"
 
@@ -16,13 +17,6 @@ namespace {
 
 using namespace mlsidecar::inject;
 
-#define FUZZ_CHECK(cond)                                                               \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                    \
-    }                                                                                  \
-  } while (false)
 
 std::string show(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
 

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "tests/fuzz/fuzz_check.h"
 #include "metrics/llm/generation_tap.h"
 
 namespace {
@@ -22,13 +23,6 @@ namespace {
 using namespace mlsidecar::llm;
 using Clock = GenerationTap::Clock;
 
-#define FUZZ_CHECK(cond)                                                               \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                    \
-    }                                                                                  \
-  } while (false)
 
 // A summary with its views copied, comparable after its tap moved on.
 struct Outcome {

@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <cstdio>
 #include <limits>
+
+#include "tests/fuzz/fuzz_check.h"
 #include <string>
 #include <string_view>
 
@@ -57,10 +59,6 @@ inline std::string_view& failure_context() {
 }
 
 // Fails the run with a message: libFuzzer reports the abort and saves the input.
-#define FUZZ_CHECK(cond)                                                \
-  do {                                                                  \
-    if (!(cond)) ::mlsidecar::fuzz::fail(__FILE__, __LINE__, #cond);   \
-  } while (false)
 
 // Reads hand out at most `read_size` bytes; eof once the bytes are used up (the peer closed).
 class InputStream {
