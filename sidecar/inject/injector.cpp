@@ -98,6 +98,29 @@ void erase_named(Json& spec, const char* list, const std::string& name) {
   }
 }
 
+// Why the fields injection writes into cannot take it, or nothing. Kubernetes would refuse such
+// an object anyway; saying so beats failing halfway through the edit.
+std::optional<std::string> shape_problem(const Json& tpl) {
+  if (!tpl.is_object() || !tpl.contains("spec") || !tpl["spec"].is_object()) {
+    return "pod template has no spec";
+  }
+  if (tpl.contains("metadata")) {
+    const Json& metadata = tpl["metadata"];
+    if (!metadata.is_object() && !metadata.is_null()) return "pod template metadata is not a mapping";
+    if (metadata.is_object() && metadata.contains("annotations") &&
+        !metadata["annotations"].is_object() && !metadata["annotations"].is_null()) {
+      return "pod template annotations are not a mapping";
+    }
+  }
+  for (const char* list : {"containers", "initContainers", "volumes"}) {
+    if (tpl["spec"].contains(list) && !tpl["spec"][list].is_array() &&
+        !tpl["spec"][list].is_null()) {
+      return std::string("spec.") + list + " is not a list";
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string_view outcome_name(Outcome outcome) {
@@ -114,10 +137,9 @@ std::string_view outcome_name(Outcome outcome) {
   return "failed";
 }
 
-InjectionResult inject(const Json& tpl, const InjectionSettings& settings) {
-  if (!tpl.is_object() || !tpl.contains("spec") || !tpl["spec"].is_object()) {
-    return unchanged(tpl, Outcome::failed, "pod template has no spec");
-  }
+namespace {
+
+InjectionResult inject_checked(const Json& tpl, const InjectionSettings& settings) {
   if (label_of(tpl, annotation::kInject) == "false" ||
       annotation_of(tpl, annotation::kInject) == "false") {
     return unchanged(tpl, Outcome::skipped, "opted out by mlsidecar.io/inject=false");
@@ -215,16 +237,14 @@ InjectionResult inject(const Json& tpl, const InjectionSettings& settings) {
   return result;
 }
 
-InjectionResult uninject(const Json& tpl) {
+InjectionResult uninject_checked(const Json& tpl) {
   const auto status_text = annotation_of(tpl, annotation::kStatus);
   if (!status_text) return unchanged(tpl, Outcome::skipped, "not injected");
   const Json status = Json::parse(*status_text, nullptr, /*allow_exceptions=*/false);
   if (!status.is_object() || !status.contains("container") || !status["container"].is_string()) {
     return unchanged(tpl, Outcome::failed, "unreadable mlsidecar.io/status annotation");
   }
-  if (!tpl.contains("spec") || !tpl["spec"].is_object()) {
-    return unchanged(tpl, Outcome::failed, "pod template has no spec");
-  }
+  if (auto problem = shape_problem(tpl)) return unchanged(tpl, Outcome::failed, *problem);
   Json out = tpl;
   const std::string container = status["container"].get<std::string>();
   erase_named(out["spec"], "initContainers", container);
@@ -238,6 +258,27 @@ InjectionResult uninject(const Json& tpl) {
   result.report.outcome = Outcome::uninjected;
   result.report.reason = "removed container " + container;
   return result;
+}
+
+}  // namespace
+
+// A field of a type nothing expects deeper in the template (a container's `lifecycle` that is a
+// string, say) fails the one template with a message instead of escaping as an exception.
+InjectionResult inject(const Json& tpl, const InjectionSettings& settings) {
+  if (auto problem = shape_problem(tpl)) return unchanged(tpl, Outcome::failed, *problem);
+  try {
+    return inject_checked(tpl, settings);
+  } catch (const Json::exception& e) {
+    return unchanged(tpl, Outcome::failed, std::string("unexpected field type: ") + e.what());
+  }
+}
+
+InjectionResult uninject(const Json& tpl) {
+  try {
+    return uninject_checked(tpl);
+  } catch (const Json::exception& e) {
+    return unchanged(tpl, Outcome::failed, std::string("unexpected field type: ") + e.what());
+  }
 }
 
 }  // namespace mlsidecar::inject

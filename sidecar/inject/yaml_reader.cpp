@@ -202,7 +202,52 @@ Json resolve_plain_scalar(std::string_view s) {
   return Json(std::string(s));
 }
 
+namespace {
+
+// The line (1-based) of the first byte sequence that is not UTF-8, or 0 when all of it is.
+// Kubernetes objects are UTF-8; anything else would be copied out unchanged and could be read
+// back differently (yaml-cpp takes output beginning FE FF for UTF-16).
+int first_line_not_utf8(std::string_view text) {
+  int line = 1;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') ++line;
+    std::size_t extra = 0;
+    unsigned min = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      min = 0x10000;
+    } else {
+      return line;
+    }
+    if (text.size() - i <= extra) return line;
+    unsigned code = c & (0x3F >> extra);
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return line;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return line;
+    i += extra + 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
 std::vector<YamlDocument> parse_yaml_stream(std::string_view text) {
+  if (const int line = first_line_not_utf8(text); line != 0) {
+    throw YamlError("line " + std::to_string(line) + ": not UTF-8 (Kubernetes manifests are UTF-8)");
+  }
   std::vector<YamlDocument> out;
   int index = 0;
   for (const RawDocument& raw : split_documents(text)) {

@@ -36,6 +36,9 @@ bool needs_quotes(std::string_view s) {
   const char first = s.front();
   if (std::string_view("?:,[]{}#&*!|>'\"%@`").find(first) != std::string_view::npos) return true;
   if (first == '-' && (s.size() == 1 || s[1] == ' ')) return true;
+  // At the start of a line `---` and `...` are document markers (YAML 1.2, 9.1.4), so a plain
+  // scalar may not begin with them: a key `... x` would end the document and drop what follows.
+  if (s.starts_with("---") || s.starts_with("...")) return true;
   if (first == ' ' || s.back() == ' ' || s.back() == ':') return true;
   if (s.find(": ") != std::string_view::npos || s.find(" #") != std::string_view::npos) return true;
   for (unsigned char c : s) {

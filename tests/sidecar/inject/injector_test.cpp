@@ -173,3 +173,29 @@ TEST_CASE("uninject restores the template exactly, key order included") {
           "    - containerPort: 80\n");
   CHECK(uninject(inject(bare, {}).pod_template).pod_template.dump() == bare.dump());
 }
+
+TEST_CASE("fields of the wrong type fail the template with a message, never an exception") {
+  // Found by fuzz_inject_yaml: `metadata: "x"` made inject() throw from deep inside the edit.
+  const char* bad[] = {
+      "metadata: nam:p e\nspec:\n  containers:\n  - {name: m, ports: [{containerPort: 9000}]}\n",
+      "metadata:\n  annotations: [a]\nspec:\n  containers:\n  - {name: m, ports: [{containerPort: "
+      "9000}]}\n",
+      "spec:\n  containers: {name: m}\n",
+      "spec:\n  volumes: 3\n  containers:\n  - {name: m, ports: [{containerPort: 9000}]}\n",
+      "spec:\n  containers:\n  - {name: m, lifecycle: x, ports: [{containerPort: 9000}]}\n",
+  };
+  for (const char* text : bad) {
+    const Json in = pod(text);
+    InjectionResult r;
+    REQUIRE_NOTHROW(r = inject(in, InjectionSettings{}));
+    CHECK(r.report.outcome == Outcome::failed);
+    CHECK_FALSE(r.report.reason.empty());
+    CHECK(r.pod_template == in);
+    REQUIRE_NOTHROW(r = uninject(in));
+    CHECK(r.pod_template == in);
+  }
+  // Null metadata and annotations are only empty: injection goes ahead.
+  const Json empty = pod("metadata:\n  annotations:\nspec:\n  containers:\n  - {name: m, ports: "
+                         "[{containerPort: 9000}]}\n");
+  CHECK(inject(empty, InjectionSettings{}).report.outcome == Outcome::injected);
+}

@@ -90,3 +90,33 @@ TEST_CASE("resolve_plain_scalar keeps ordinary words as strings") {
   CHECK(resolve_plain_scalar("0") == 0);
   CHECK(resolve_plain_scalar("-0x10") == -16);
 }
+
+TEST_CASE("strings that begin like document markers are quoted, so nothing after them is lost") {
+  // Found by fuzz_inject_yaml: written plain, `...` or a key `... x` at the start of a line ends
+  // the document and every key after it disappeared on the way back.
+  const Json value = {{"a", "---"},
+                      {"b", "..."},
+                      {"... key", "v"},
+                      {"--- key", Json::array({"--- x", "...y", "----"})},
+                      {"last", 1}};
+  const std::string text = emit_yaml(value);
+  const auto back = parse_yaml_stream(text);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].value == value);
+  CHECK(emit_yaml(Json("...")) == "\"...\"\n");
+  CHECK(parse_yaml_stream(emit_yaml(Json("---")))[0].value == "---");
+}
+
+TEST_CASE("input that is not UTF-8 is refused with its line, valid UTF-8 passes") {
+  CHECK(parse_yaml_stream("name: caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\n")[0].value["name"] ==
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  for (const std::string bad : {"a: 1\nb: \xfe\xff\n", "a: 1\nb: \xc3\n", "a: 1\nb: \xc0\xaf\n",
+                                "a: 1\nb: \xed\xa0\x80\n", "a: 1\nb: \xf4\x90\x80\x80\n"}) {
+    try {
+      parse_yaml_stream(bad);
+      FAIL("accepted " << bad);
+    } catch (const YamlError& e) {
+      CHECK(std::string(e.what()) == "line 2: not UTF-8 (Kubernetes manifests are UTF-8)");
+    }
+  }
+}
