@@ -65,7 +65,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     t0 = time.monotonic()
-    prev_t, prev_req = 0.0, 0.0
+    prev_t, prev_req = None, 0.0
     last = {"2xx": 0.0, "4xx": 0.0, "5xx": 0.0}
     k = 0
     with open(args.out, "w") as out:
@@ -82,7 +82,7 @@ def main(argv=None):
             c = counts(args.admin) or last  # a missed scrape repeats the last counts
             last = c
             req = c["2xx"] + c["4xx"] + c["5xx"]
-            rate = (req - prev_req) / (t - prev_t) if t > prev_t else 0.0
+            rate = (req - prev_req) / (t - prev_t) if prev_t is not None and t > prev_t else 0.0
             prev_t, prev_req = t, req
             out.write("%.1f,%d,%d,%d,%.1f,%d,%d,%d,%d\n" % (
                 t, rss, fds, req, rate, conns, c["2xx"], c["4xx"], c["5xx"]))
