@@ -20,6 +20,7 @@
 #include <optional>
 
 #include "metrics/route.h"
+#include "sidecar/buffered_body.h"
 #include "sidecar/http_rules.h"
 #include "sidecar/io_thread.h"
 #include "sidecar/log.h"
@@ -610,6 +611,14 @@ asio::awaitable<Failure> ProxySession::relay_response(bool bodyless) {
                                            : Failure::upstream_invalid);
       }
       std::size_t got = kRelaySize - res.body().size;
+      // Whatever the model has already sent goes out in the same write: a stream of small events
+      // costs one write per read, not one per event.
+      if (!res_->is_done() && up_->buffer.size() > 0) {
+        if (!parse_buffered_body(*res_, up_->buffer, buf, kRelaySize, got)) {
+          hooks_.response_aborted();
+          co_return Failure::upstream_invalid;
+        }
+      }
       if (got == 0 && !res_->is_done()) continue;
       res.body().data = got ? buf : nullptr;  // as in send_request: never an empty last chunk
       res.body().size = got;

@@ -1,6 +1,6 @@
 // Fuzz target: bytes from the model, through the response path of sidecar/proxy_session.cpp
 // (read_response_head: interim responses dropped, 101 refused, framing_problem; then the head
-// edits and relay_response through a small buffer) to the bytes the client receives.
+// edits and relay_response through a small buffer, coalescing what is already buffered) to the bytes the client receives.
 //
 // Input: the first byte chooses the request the response answers (bit 0: HEAD; bit 1: the client
 // spoke HTTP/1.0), the rest is what the model sends. Seeds start with '0'..'3'.
@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "sidecar/buffered_body.h"
 #include "sidecar/http_rules.h"
 #include "tests/fuzz/http_fuzz_support.h"
 
@@ -118,6 +119,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           break;
         }
         std::size_t got = sizeof buf - res.body().size;
+        if (!res_parser->is_done() &&
+            !mlsidecar::parse_buffered_body(*res_parser, up_buf, buf, sizeof buf, got)) {
+          r.complete = false;
+          break;
+        }
         if (got == 0 && !res_parser->is_done()) continue;
         // As the proxy does (fixed there after this target found it): an empty last read must not
         // reach the serializer as a buffer, or the chunked body ends twice ("0\r\n\r\n0\r\n\r\n").
