@@ -12,7 +12,8 @@ hostPorts moved to free ports, a shorter drain), plays it, and checks what a use
 - stopping the pod under steady traffic fails no request before the drain ends;
 - a plain model Deployment passed through `mlsidecar inject --native=false` plays and serves too.
 Skips (does not fail) where podman or the base image localhost/debian:bookworm is missing
-(`scripts/setup --containers` installs both), or when MLSIDECAR_CONTAINER_TESTS=0.
+(`scripts/setup --containers` installs both), or when MLSIDECAR_CONTAINER_TESTS=0;
+MLSIDECAR_CONTAINER_TESTS=1 makes them required (CI), so that nothing skips there unnoticed.
 Needs the built sidecar ($MLSIDECAR_BIN or build/sidecar/mlsidecar); about two minutes.
 """
 import base64
@@ -48,8 +49,11 @@ def podman(*args, check=True, timeout=120, stdin=None):
 
 
 def skip_reason():
-    if os.environ.get("MLSIDECAR_CONTAINER_TESTS") == "0":
+    wanted = os.environ.get("MLSIDECAR_CONTAINER_TESTS")
+    if wanted == "0":
         return "MLSIDECAR_CONTAINER_TESTS=0"
+    if wanted == "1":  # required (CI's container stage): a missing piece fails instead
+        return None
     if not shutil.which("podman"):
         return "podman not installed (scripts/setup --containers)"
     if subprocess.run(["podman", "image", "exists", "localhost/debian:bookworm"]).returncode != 0:
@@ -109,18 +113,20 @@ class Pod:
             subprocess.run(["podman", "pod", "rm", "-f", "--ignore", self.name], capture_output=True, timeout=60)
 
 
-def directly(pod, port, method, path, body=b""):
-    """The model's own answer, asked inside the pod (from the model container, over loopback)."""
-    script = ("import base64, http.client, sys\n"
-              f"c = http.client.HTTPConnection('127.0.0.1', {port}, timeout=10)\n"
-              "c.request(sys.argv[1], sys.argv[2], body=base64.b64decode(sys.stdin.read()),"
-              " headers={'Content-Type': 'application/json'})\n"
-              "r = c.getresponse()\n"
-              "print(r.status, base64.b64encode(r.read()).decode())\n")
-    out = podman("exec", "-i", pod.container("model"), "python3", "-c", script, method, path,
-                 stdin=base64.b64encode(body).decode())
-    status, data = out.split()
-    return int(status), base64.b64decode(data)
+def directly(pod, port, requests):
+    """The model's own answers to [(method, path, body)], asked inside the pod (from the model
+    container, over loopback, one `podman exec`): [(status, body)]."""
+    script = ("import base64, http.client, json, sys\n"
+              "for method, path, body in json.load(sys.stdin):\n"
+              f"    c = http.client.HTTPConnection('127.0.0.1', {port}, timeout=10)\n"
+              "    c.request(method, path, body=base64.b64decode(body), headers={'Content-Type': 'application/json'})\n"
+              "    r = c.getresponse()\n"
+              "    print(r.status, base64.b64encode(r.read()).decode() or '-')\n"
+              "    c.close()\n")
+    payload = json.dumps([[m, p, base64.b64encode(b).decode()] for m, p, b in requests])
+    out = podman("exec", "-i", pod.container("model"), "python3", "-c", script, stdin=payload)
+    answers = [line.split() for line in out.splitlines()]
+    return [(int(status), b"" if data == "-" else base64.b64decode(data)) for status, data in answers]
 
 
 @pytest.fixture(scope="module")
@@ -146,23 +152,28 @@ def pod(images, tmp_path_factory):
 
 
 def test_requests_reach_the_model_byte_for_byte(pod):
-    before = json.loads(directly(pod, 8081, "GET", "/debug/stats")[1])["requests"]
     big = {"id": "big", "inputs": [{"name": "x", "shape": [4000, 8], "datatype": "FP64",
                                     "data": [(i % 97) / 7 for i in range(32000)]}]}
+    stats = ("GET", "/debug/stats", b"")
     cases = [
         ("POST", PREDICT, b'{"instances": [[1, 2, 3], {"f0": 1, "f4": 2}]}'),
         ("POST", f"/v2/models/{MODEL}/infer", json.dumps(big).encode()),
         ("POST", f"/v2/models/{MODEL}/infer", b'{"inputs": [{"name": "x"}]}'),  # a 400 from the model
         ("GET", f"/v2/models/{MODEL}", b""),
     ]
+    before = json.loads(directly(pod, 8081, [stats])[0][1])["requests"]
+    through = []
     for method, path, body in cases:
-        status, _, through = http_request(pod.data_port, method, path, body or None,
-                                          {"Content-Type": "application/json"})
-        assert (status, through) == directly(pod, 8081, method, path, body), path
-    after = json.loads(directly(pod, 8081, "GET", "/debug/stats")[1])["requests"]
+        status, _, data = http_request(pod.data_port, method, path, body or None,
+                                       {"Content-Type": "application/json"})
+        through.append((status, data))
+    *own, after = directly(pod, 8081, cases + [stats])
+    for case, via_sidecar, model_answer in zip(cases, through, own):
+        assert via_sidecar == model_answer, case[:2]
+    assert through[1][0] == 200 and len(cases[1][2]) > 200_000 and through[2][0] == 400
     # Each case reached the model twice (through the sidecar and directly), plus the first stats
     # call; the sidecar's readiness probes add to the count.
-    assert after - before >= 2 * len(cases) + 1
+    assert json.loads(after[1])["requests"] - before >= 2 * len(cases) + 1
 
 
 def proc_status(pid):
@@ -324,7 +335,7 @@ spec:
 
 def test_injected_plain_deployment_plays_and_serves(images, tmp_path):
     plain = PLAIN_DEPLOYMENT.format(name=f"mlsidecar-inject-e2e-{os.getpid()}", model=MODEL)
-    r = subprocess.run([sidecar_binary(), "inject", "-f", "-", "--native=false"], input=plain,
+    r = subprocess.run([sidecar_binary(), "inject", "-f", "-", "--native=false", "--drain-seconds", "1"], input=plain,
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     doc = yaml.safe_load(r.stdout)
@@ -343,7 +354,7 @@ def test_injected_plain_deployment_plays_and_serves(images, tmp_path):
     try:
         body = b'{"instances": [[1, 2, 3], [4, 5, 6]]}'
         status, _, through = http_request(data_port, "POST", PREDICT, body, {"Content-Type": "application/json"})
-        assert (status, through) == directly(p, 8080, "POST", PREDICT, body)
+        assert [(status, through)] == directly(p, 8080, [("POST", PREDICT, body)])
         assert metric_sum(scrape(admin_port), "mlsidecar_requests_total", route="predict", code="2xx") == 1
         assert json.loads(podman("inspect", p.container("mlsidecar")))[0]["Config"]["User"] == "65532:65532"
     finally:
