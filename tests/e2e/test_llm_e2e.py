@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import time
@@ -235,3 +236,32 @@ def test_client_that_disconnects_frees_the_model_connection(stack):
     due = started + PREFILL + TOKENS * TOKEN + 0.3
     wait_for(lambda: time.monotonic() >= due, 5, interval=0.05, what="the end of the schedule")
     assert model.stats()["streams_completed"] == before_model["streams_completed"]
+
+
+def test_stream_cut_short_by_the_model_is_counted_as_aborted_by_the_model():
+    # Its own model and sidecar: the model is killed in the middle of an answer.
+    with ModelServer("--model-name", MODEL, "--prefill-base-ms", "50", "--prefill-ms-per-token", "0",
+                     "--token-ms", "100", "--answer-tokens", "50") as model, \
+            Sidecar(upstream_port=model.port, extra_args=["--model", MODEL]) as sc:
+        d = Delta(sc)
+        conn = http.client.HTTPConnection("127.0.0.1", sc.port, timeout=10)
+        conn.request("POST", "/v1/completions", json.dumps(
+            {"model": MODEL, "prompt": PROMPT, "max_tokens": 50, "stream": True}),
+            {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        events = 0
+        while events < 3:
+            line = resp.fp.readline()
+            assert line, "the stream ended before the model was killed"
+            events += line.startswith(b"data: {")
+        model.stop(signal.SIGKILL)
+        # The client sees the stream end without its last chunk: a cut, never a clean end.
+        with pytest.raises(http.client.IncompleteRead):
+            resp.read()
+        conn.close()
+        d = d.wait(1)
+        assert d["aborted_by_model"] == 1 and d["aborted_by_client"] == 0
+        assert d["finished"] == 0
+        assert 3 <= d["counted_tokens"] < 50
+        assert d["ttft_count"] == 1
