@@ -1,5 +1,5 @@
 // Helpers shared by the payload readers: turning one JSON scalar into a FeatureValue, and naming
-// positional columns. Internal to metrics/drift.
+// positional columns, and the nlohmann-document readers. Internal to metrics/drift.
 #pragma once
 
 #include <string>
@@ -27,5 +27,15 @@ std::string column_name(const std::vector<std::string>* names, const std::string
 // a list (positional columns) or a scalar (the feature `base`).
 ReadResult read_rows(const nlohmann::json& rows, const std::string& base,
                      const FeatureNaming& naming, std::vector<FeatureValue>& out);
+
+// The readers through a full nlohmann document: what the public readers fall back to when the
+// scanner (payload_scan.h) declines, and the reference it is tested against.
+ReadResult read_kserve_v1_document(std::string_view body, Direction direction,
+                                   const FeatureNaming& naming, std::vector<FeatureValue>& out);
+ReadResult read_open_inference_v2_document(std::string_view body, Direction direction,
+                                           const FeatureNaming& naming,
+                                           std::vector<FeatureValue>& out);
+ReadResult read_tf_serving_document(std::string_view body, Direction direction,
+                                    const FeatureNaming& naming, std::vector<FeatureValue>& out);
 
 }  // namespace mlsidecar::drift::detail

@@ -1,5 +1,6 @@
 // Open Inference Protocol V2 (KServe V2, Triton): "inputs" / "outputs" tensors with a name, a
-// shape and row-major data (flat or nested).
+// shape and row-major data (flat or nested). The scanner (payload_scan.h) reads well-formed
+// bodies; the rest go through nlohmann.
 #include <algorithm>
 #include <cstdint>
 
@@ -7,6 +8,7 @@
 
 #include "metrics/drift/json_values.h"
 #include "metrics/drift/payload.h"
+#include "metrics/drift/payload_scan.h"
 
 namespace mlsidecar::drift {
 namespace {
@@ -30,6 +32,13 @@ bool flatten(const nlohmann::json& data, std::vector<const nlohmann::json*>& out
 
 ReadResult read_open_inference_v2(std::string_view body, Direction direction,
                                   const FeatureNaming& naming, std::vector<FeatureValue>& out) {
+  if (auto r = detail::scan_open_inference_v2(body, direction, naming, out)) return *r;
+  return detail::read_open_inference_v2_document(body, direction, naming, out);
+}
+
+ReadResult detail::read_open_inference_v2_document(std::string_view body, Direction direction,
+                                                   const FeatureNaming& naming,
+                                                   std::vector<FeatureValue>& out) {
   nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded()) return {ReadStatus::invalid_json, 0};
   if (!doc.is_object()) return {ReadStatus::unexpected_shape, 0};
@@ -40,7 +49,10 @@ ReadResult read_open_inference_v2(std::string_view body, Direction direction,
   std::vector<const nlohmann::json*> flat;
   const std::size_t first = out.size();
   for (const auto& t : *tensors) {
-    if (!t.is_object()) return {ReadStatus::unexpected_shape, 0};
+    if (!t.is_object()) {
+      out.resize(first);  // a bad tensor after good ones leaves nothing behind
+      return {ReadStatus::unexpected_shape, 0};
+    }
     auto name = t.find("name");
     auto shape = t.find("shape");
     auto data = t.find("data");

@@ -1,11 +1,13 @@
 // TensorFlow Serving REST: the row format ("instances" / "predictions", as KServe V1) and the
 // columnar format ("inputs" / "outputs": one named list per input, or a single unnamed value).
+// The scanner (payload_scan.h) reads well-formed row bodies; the rest go through nlohmann.
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
 
 #include "metrics/drift/json_values.h"
 #include "metrics/drift/payload.h"
+#include "metrics/drift/payload_scan.h"
 
 namespace mlsidecar::drift {
 namespace {
@@ -39,6 +41,13 @@ std::size_t read_column(const nlohmann::json& v, const std::string& name,
 
 ReadResult read_tf_serving(std::string_view body, Direction direction, const FeatureNaming& naming,
                            std::vector<FeatureValue>& out) {
+  if (auto r = detail::scan_rows_document(body, direction, naming, out)) return *r;
+  return detail::read_tf_serving_document(body, direction, naming, out);
+}
+
+ReadResult detail::read_tf_serving_document(std::string_view body, Direction direction,
+                                            const FeatureNaming& naming,
+                                            std::vector<FeatureValue>& out) {
   nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
   if (doc.is_discarded()) return {ReadStatus::invalid_json, 0};
   if (!doc.is_object()) return {ReadStatus::unexpected_shape, 0};

@@ -1,0 +1,268 @@
+// JsonScanner: a strict, allocation-free pull scanner over a JSON text, for the fast payload
+// readers (payload_scan.cpp). It accepts a subset of what nlohmann::json accepts, never more:
+// RFC 8259 grammar with ASCII-only strings and no \u escapes. Whatever falls outside that subset,
+// malformed or not, makes the call fail and the reader falls back to nlohmann's parser, which
+// decides. Every method returns false on failure; after a failure the scanner must not be used.
+//
+// Example: on `{"a": [1, "x"]}`: begin_object(), next_key(k) -> k == "a", begin_array(),
+// next_element() -> true, value(s) -> number 1, next_element() -> true, value(s) -> text "x",
+// next_element() -> false (the `]` is consumed), next_key() -> false with done() == true.
+//
+// Thread safety: one instance per thread; it only reads the text it is given.
+#pragma once
+
+#include <charconv>
+#include <cstdint>
+#include <string_view>
+#include <system_error>
+
+namespace mlsidecar::drift::detail {
+
+class JsonScanner {
+ public:
+  static constexpr int kMaxDepth = 64;
+
+  // One scalar: what FeatureValue needs, the text as a view into the body (unescaped text only).
+  struct Scalar {
+    enum class Kind : std::uint8_t { number, text, boolean, null, composite } kind = Kind::null;
+    double number = 0.0;
+    bool boolean = false;
+    std::string_view text;
+  };
+
+  explicit JsonScanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+
+  // True when only whitespace is left.
+  bool at_end() {
+    skip_ws();
+    return p_ == end_;
+  }
+
+  bool begin_object() { return open('{'); }
+  bool begin_array() { return open('['); }
+  bool peek_is(char c) {
+    skip_ws();
+    return p_ != end_ && *p_ == c;
+  }
+
+  // Inside an object: reads the next key and its ':'; false at the closing '}' (then done()) or
+  // on an error (then !ok()).
+  bool next_key(std::string_view& key) {
+    if (!enter_member('}')) return false;
+    if (!string_raw(key, true)) return fail();
+    return consume(':') || fail();
+  }
+  // Inside an array: true when another element follows; false at ']' (done()) or on an error.
+  bool next_element() { return enter_member(']'); }
+
+  // The container just closed normally (the last next_key/next_element returned false).
+  bool ok() const { return ok_; }
+
+  // Reads a scalar; an array or object is skipped (validated) and reported as composite.
+  bool value(Scalar& out, int depth) {
+    skip_ws();
+    if (p_ == end_) return fail();
+    switch (*p_) {
+      case '"':
+        out.kind = Scalar::Kind::text;
+        return string_raw(out.text, true) || fail();
+      case 't':
+        out.kind = Scalar::Kind::boolean;
+        out.boolean = true;
+        return literal("true");
+      case 'f':
+        out.kind = Scalar::Kind::boolean;
+        out.boolean = false;
+        return literal("false");
+      case 'n':
+        out.kind = Scalar::Kind::null;
+        return literal("null");
+      case '[':
+      case '{':
+        out.kind = Scalar::Kind::composite;
+        return skip(depth);
+      default:
+        out.kind = Scalar::Kind::number;
+        return number(out.number);
+    }
+  }
+
+  // Skips one value of any kind, validating it.
+  bool skip(int depth) {
+    if (depth > kMaxDepth) return fail();
+    skip_ws();
+    if (p_ == end_) return fail();
+    if (*p_ == '"') {
+      std::string_view raw;
+      return string_raw(raw, false) || fail();
+    }
+    if (*p_ == '{') {
+      ++p_;
+      first_ = true;
+      std::string_view key;
+      while (next_key(key)) {
+        if (!skip(depth + 1)) return false;
+      }
+      return ok_;
+    }
+    if (*p_ == '[') {
+      ++p_;
+      first_ = true;
+      while (next_element()) {
+        if (!skip(depth + 1)) return false;
+      }
+      return ok_;
+    }
+    Scalar s;
+    return value(s, depth);
+  }
+
+  // A non-negative integer written without sign, fraction or exponent, at most INT64_MAX.
+  bool dimension(std::uint64_t& out) {
+    skip_ws();
+    const char* start = p_;
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') return fail();
+    if (*p_ == '0' && p_ + 1 != end_ && is_digit(p_[1])) return fail();
+    while (p_ != end_ && is_digit(*p_)) ++p_;
+    if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return fail();
+    auto [ptr, ec] = std::from_chars(start, p_, out);
+    return (ec == std::errc() && ptr == p_ && out <= static_cast<std::uint64_t>(INT64_MAX)) ||
+           fail();
+  }
+
+ private:
+  static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+  bool fail() {
+    ok_ = false;
+    return false;
+  }
+
+  void skip_ws() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool consume(char c) {
+    skip_ws();
+    if (p_ == end_ || *p_ != c) return fail();
+    ++p_;
+    return true;
+  }
+  bool open(char bracket) {
+    if (!consume(bracket)) return false;
+    first_ = true;
+    return true;
+  }
+
+  // Shared by next_key / next_element: the closing bracket, or a ',' between members.
+  bool enter_member(char close) {
+    skip_ws();
+    if (p_ == end_) return fail();
+    if (*p_ == close) {
+      ++p_;
+      first_ = false;
+      return false;
+    }
+    if (!first_) {
+      if (*p_ != ',') return fail();
+      ++p_;
+      skip_ws();
+      if (p_ == end_ || *p_ == close) return fail();  // no trailing comma
+    }
+    first_ = false;
+    return true;
+  }
+
+  bool literal(std::string_view word) {
+    if (static_cast<std::size_t>(end_ - p_) < word.size() ||
+        std::string_view(p_, word.size()) != word) {
+      return fail();
+    }
+    p_ += word.size();
+    return true;
+  }
+
+  // A string of printable ASCII. With `plain_only`, any escape fails (the view must be the
+  // decoded text); without, simple escapes are validated and kept raw.
+  bool string_raw(std::string_view& out, bool plain_only) {
+    skip_ws();
+    if (p_ == end_ || *p_ != '"') return false;
+    const char* start = ++p_;
+    while (p_ != end_) {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        out = std::string_view(start, static_cast<std::size_t>(p_ - start));
+        ++p_;
+        return true;
+      }
+      if (c < 0x20 || c >= 0x80) return false;  // control byte (invalid) or UTF-8 (full parser)
+      if (c == '\\') {
+        if (plain_only || p_ + 1 == end_) return false;
+        const char e = p_[1];
+        if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' &&
+            e != 't') {
+          return false;  // \u (full parser) or invalid
+        }
+        p_ += 2;
+        continue;
+      }
+      ++p_;
+    }
+    return false;
+  }
+
+  // JSON number grammar; integers that fit int64/uint64 convert as nlohmann converts them (to
+  // the nearest double, -0 as +0), the rest through from_chars (correctly rounded, like strtod).
+  // Overflow and underflow fail: the full parser decides those.
+  bool number(double& out) {
+    const char* start = p_;
+    const bool negative = p_ != end_ && *p_ == '-';
+    if (negative) ++p_;
+    if (p_ == end_ || !is_digit(*p_)) return fail();
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      while (p_ != end_ && is_digit(*p_)) ++p_;
+    }
+    bool integer = true;
+    if (p_ != end_ && *p_ == '.') {
+      integer = false;
+      ++p_;
+      if (p_ == end_ || !is_digit(*p_)) return fail();
+      while (p_ != end_ && is_digit(*p_)) ++p_;
+    }
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integer = false;
+      ++p_;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || !is_digit(*p_)) return fail();
+      while (p_ != end_ && is_digit(*p_)) ++p_;
+    }
+    if (integer) {
+      if (negative) {
+        std::int64_t i = 0;
+        auto [ptr, ec] = std::from_chars(start, p_, i);
+        if (ec == std::errc() && ptr == p_) {
+          out = static_cast<double>(i);
+          return true;
+        }
+      } else {
+        std::uint64_t u = 0;
+        auto [ptr, ec] = std::from_chars(start, p_, u);
+        if (ec == std::errc() && ptr == p_) {
+          out = static_cast<double>(u);
+          return true;
+        }
+      }
+    }
+    auto [ptr, ec] = std::from_chars(start, p_, out);
+    return (ec == std::errc() && ptr == p_) || fail();
+  }
+
+  const char* p_;
+  const char* end_;
+  bool first_ = true;  // no member read yet in the innermost container just entered
+  bool ok_ = true;
+};
+
+}  // namespace mlsidecar::drift::detail

@@ -1,0 +1,224 @@
+#include "metrics/drift/payload_scan.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "metrics/drift/json_scanner.h"
+#include "metrics/drift/json_values.h"
+
+namespace mlsidecar::drift::detail {
+namespace {
+
+using Scalar = JsonScanner::Scalar;
+
+// As scalar_value(): number, text, "true"/"false", missing for null and for arrays/objects.
+void fill(FeatureValue& v, const Scalar& s) {
+  switch (s.kind) {
+    case Scalar::Kind::number:
+      v.type = FeatureValue::Type::number;
+      v.number = s.number;
+      break;
+    case Scalar::Kind::text:
+      v.type = FeatureValue::Type::text;
+      v.text.assign(s.text);
+      break;
+    case Scalar::Kind::boolean:
+      v.type = FeatureValue::Type::text;
+      v.text.assign(s.boolean ? "true" : "false");
+      break;
+    case Scalar::Kind::null:
+    case Scalar::Kind::composite:
+      v.type = FeatureValue::Type::missing;
+      break;
+  }
+}
+
+bool push_value(JsonScanner& s, std::string_view name, int depth, std::vector<FeatureValue>& out) {
+  Scalar scalar;
+  if (!s.value(scalar, depth)) return false;
+  FeatureValue& v = out.emplace_back();
+  v.name.assign(name);
+  fill(v, scalar);
+  return true;
+}
+
+// The rows array (read_rows() in json_values.cpp): object rows in key order, list rows by
+// column, scalar rows as the feature `base`.
+bool scan_rows(JsonScanner& s, const std::string& base, const FeatureNaming& naming,
+               std::vector<FeatureValue>& out, std::size_t& rows) {
+  if (!s.peek_is('[') || !s.begin_array()) return false;
+  std::vector<std::string> column_names;  // cache: the name of column i, built once per body
+  std::string_view key;
+  while (s.next_element()) {
+    ++rows;
+    if (s.peek_is('{')) {
+      s.begin_object();
+      const std::size_t row_first = out.size();
+      while (s.next_key(key)) {
+        if (!push_value(s, key, 3, out)) return false;
+      }
+      if (!s.ok()) return false;
+      const auto begin = out.begin() + static_cast<std::ptrdiff_t>(row_first);
+      std::sort(begin, out.end(),
+                [](const FeatureValue& a, const FeatureValue& b) { return a.name < b.name; });
+      const auto dup = std::adjacent_find(
+          begin, out.end(),
+          [](const FeatureValue& a, const FeatureValue& b) { return a.name == b.name; });
+      if (dup != out.end()) return false;  // nlohmann keeps the last one: the full reader
+    } else if (s.peek_is('[')) {
+      s.begin_array();
+      std::size_t i = 0;
+      while (s.next_element()) {
+        if (i == column_names.size()) column_names.push_back(column_name(naming.columns, base, i));
+        if (!push_value(s, column_names[i], 3, out)) return false;
+        ++i;
+      }
+      if (!s.ok()) return false;
+    } else if (!push_value(s, base, 2, out)) {
+      return false;
+    }
+  }
+  return s.ok();
+}
+
+// Tensor data, flat or nested, as flatten() in open_inference_v2_reader.cpp (at most 8 levels
+// deep, no objects). The values are appended unnamed.
+bool scan_data(JsonScanner& s, std::vector<FeatureValue>& out, int depth) {
+  if (depth > 8) return false;
+  if (s.peek_is('[')) {
+    s.begin_array();
+    while (s.next_element()) {
+      if (!scan_data(s, out, depth + 1)) return false;
+    }
+    return s.ok();
+  }
+  if (s.peek_is('{')) return false;
+  return push_value(s, {}, depth + 3, out);
+}
+
+struct Shape {
+  std::size_t rank = 0;
+  std::uint64_t dims[2] = {0, 0};  // the first two
+  std::uint64_t total = 1;
+  bool overflow = false;
+};
+
+bool scan_shape(JsonScanner& s, Shape& shape) {
+  if (!s.peek_is('[') || !s.begin_array()) return false;
+  while (s.next_element()) {
+    std::uint64_t d = 0;
+    if (!s.dimension(d)) return false;
+    if (shape.rank < 2) shape.dims[shape.rank] = d;
+    ++shape.rank;
+    shape.overflow = shape.overflow || (d != 0 && shape.total > UINT64_MAX / d);
+    shape.total *= d;
+  }
+  return s.ok();
+}
+
+// One tensor object; appends its named values (none for an empty or higher-rank tensor).
+bool scan_tensor(JsonScanner& s, const FeatureNaming& naming, std::vector<FeatureValue>& out,
+                 std::size_t& rows) {
+  if (!s.peek_is('{') || !s.begin_object()) return false;
+  std::string_view name;
+  Shape shape;
+  bool has_name = false, has_shape = false, has_data = false;
+  std::size_t data_first = out.size();
+  std::string_view key;
+  while (s.next_key(key)) {
+    if (key == "name") {
+      Scalar v;
+      if (has_name || !s.value(v, 3) || v.kind != Scalar::Kind::text) return false;
+      name = v.text;
+      has_name = true;
+    } else if (key == "shape") {
+      if (has_shape || !scan_shape(s, shape)) return false;
+      has_shape = true;
+    } else if (key == "data") {
+      if (has_data) return false;
+      data_first = out.size();
+      if (!scan_data(s, out, 0)) return false;
+      has_data = true;
+    } else if (!s.skip(3)) {
+      return false;
+    }
+  }
+  if (!s.ok() || !has_name || !has_shape || !has_data || shape.overflow) return false;
+  const std::size_t count = out.size() - data_first;
+  if (count != shape.total) return false;
+  // Empty tensors and ranks above 2 (images, sequences) give no features.
+  if (shape.total == 0 || shape.rank > 2) {
+    out.resize(data_first);
+    return true;
+  }
+  const std::uint64_t batch = shape.rank == 0 ? 1 : shape.dims[0];
+  const std::uint64_t k = shape.rank == 2 ? shape.dims[1] : 1;
+  rows = std::max<std::size_t>(rows, batch);
+  const std::string base(name);
+  if (k == 1) {
+    for (std::size_t i = data_first; i < out.size(); ++i) out[i].name = base;
+    return true;
+  }
+  const std::vector<std::string>* names = nullptr;
+  if (naming.tensor_columns != nullptr) {
+    auto it = naming.tensor_columns->find(base);
+    if (it != naming.tensor_columns->end()) names = &it->second;
+  }
+  std::vector<std::string> column_names;
+  column_names.reserve(k);
+  for (std::uint64_t j = 0; j < k; ++j) column_names.push_back(column_name(names, base, j));
+  for (std::size_t i = 0; i < count; ++i) out[data_first + i].name = column_names[i % k];
+  return true;
+}
+
+// The document's top level: finds `wanted` exactly once and reads it with `read`, validating the
+// rest. Declines (restoring `out`) on anything else.
+template <typename Read>
+std::optional<ReadResult> scan_document(std::string_view body, std::string_view wanted,
+                                        std::vector<FeatureValue>& out, Read&& read) {
+  const std::size_t first = out.size();
+  JsonScanner s(body);
+  ReadResult result{ReadStatus::ok, 0};
+  bool found = false;
+  bool good = s.peek_is('{') && s.begin_object();
+  std::string_view key;
+  while (good && s.next_key(key)) {
+    if (key == wanted) {
+      good = !found && read(s, result.rows);
+      found = true;
+    } else {
+      good = s.skip(1);
+    }
+  }
+  if (good && s.ok() && found && s.at_end()) return result;
+  out.resize(first);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ReadResult> scan_rows_document(std::string_view body, Direction direction,
+                                             const FeatureNaming& naming,
+                                             std::vector<FeatureValue>& out) {
+  static const std::string kInstances = "instances", kPredictions = "predictions";
+  const std::string& key = direction == Direction::input ? kInstances : kPredictions;
+  return scan_document(body, key, out, [&](JsonScanner& s, std::size_t& rows) {
+    return scan_rows(s, key, naming, out, rows);
+  });
+}
+
+std::optional<ReadResult> scan_open_inference_v2(std::string_view body, Direction direction,
+                                                 const FeatureNaming& naming,
+                                                 std::vector<FeatureValue>& out) {
+  const std::string_view key = direction == Direction::input ? "inputs" : "outputs";
+  return scan_document(body, key, out, [&](JsonScanner& s, std::size_t& rows) {
+    if (!s.peek_is('[') || !s.begin_array()) return false;
+    while (s.next_element()) {
+      if (!scan_tensor(s, naming, out, rows)) return false;
+    }
+    return s.ok();
+  });
+}
+
+}  // namespace mlsidecar::drift::detail
