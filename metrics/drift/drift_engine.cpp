@@ -6,6 +6,7 @@
 
 #include "metrics/drift/drift_state.h"
 #include "metrics/drift/json_values.h"
+#include "metrics/drift/ks_pvalue_cache.h"
 #include "metrics/drift/statistics.h"
 
 namespace mlsidecar::drift {
@@ -41,7 +42,9 @@ DriftEngine::DriftEngine(DriftSettings settings, std::size_t producers)
     : DriftEngine(validated(settings), producers, load_checked(settings)) {}
 
 DriftEngine::DriftEngine(DriftSettings settings, std::size_t producers, ReferenceProfile profile)
-    : settings_(validated(std::move(settings))), profile_(std::move(profile)) {
+    : settings_(validated(std::move(settings))),
+      profile_(std::move(profile)),
+      ks_cache_(std::make_unique<KsPvalueCache>()) {
   if (producers < 1) producers = 1;
   if (settings_.sample_rate < 1.0) {
     sample_threshold_ = static_cast<std::uint64_t>(std::ldexp(settings_.sample_rate, 64));
@@ -134,7 +137,7 @@ void DriftEngine::run() {
       std::lock_guard state_lock(state_mutex_);
       drained = drain_locked();
       if (clock::now() >= next_compute) {
-        compute_locked();
+        compute_locked(true);
         next_compute = clock::now() + settings_.interval;
       }
     }
@@ -156,7 +159,7 @@ void DriftEngine::drain_now() {
 void DriftEngine::compute_now() {
   std::lock_guard lock(state_mutex_);
   drain_locked();
-  compute_locked();
+  compute_locked(false);
 }
 
 std::size_t DriftEngine::drain_locked() {
@@ -196,14 +199,17 @@ void DriftEngine::ingest_locked(Direction direction, Route route, std::string_vi
         f.invalid.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      f.values.push(v.number);
       cell = f.profile->bin_of(v.number);
+      double evicted = 0.0;
+      if (f.values.push(v.number, evicted)) --f.window_counts[f.profile->bin_of(evicted)];
     } else {
       cell = v.type == FeatureValue::Type::number
                  ? f.profile->category_cell(detail::number_text(v.number))
                  : f.profile->category_cell(v.text);
-      f.cells.push(static_cast<std::uint32_t>(cell));
+      std::uint32_t evicted = 0;
+      if (f.cells.push(static_cast<std::uint32_t>(cell), evicted)) --f.window_counts[evicted];
     }
+    ++f.window_counts[cell];
     f.cell_observations[cell].fetch_add(1, std::memory_order_relaxed);
   }
   // A feature absent from a row is missing in that row.
@@ -214,23 +220,23 @@ void DriftEngine::ingest_locked(Direction direction, Route route, std::string_vi
   }
 }
 
-void DriftEngine::compute_locked() {
+void DriftEngine::compute_locked(bool keep_draining) {
+  constexpr std::chrono::milliseconds kDrainEvery{2};
   const auto started = std::chrono::steady_clock::now();
+  auto drained_at = started;
   auto snap = std::make_shared<Snapshot>();
   snap->features.resize(features_.size());
   std::vector<double> live;
   std::vector<double> counts;
   for (std::size_t i = 0; i < features_.size(); ++i) {
+    if (keep_draining && std::chrono::steady_clock::now() - drained_at > kDrainEvery) {
+      drain_locked();
+      drained_at = std::chrono::steady_clock::now();
+    }
     const FeatureState& f = *features_[i];
     FeatureResult& out = snap->features[i];
     const std::size_t cells = f.ref_ratios.size();
-    counts.assign(cells, 0.0);
-    if (f.numeric) {
-      f.values.copy_to(live);
-      for (double x : live) counts[f.profile->bin_of(x)] += 1;
-    } else {
-      f.cells.for_each([&](std::uint32_t c) { counts[c] += 1; });
-    }
+    counts.assign(f.window_counts.begin(), f.window_counts.end());
     out.window_samples = f.numeric ? f.values.size() : f.cells.size();
     out.window_ratios.assign(cells, 0.0);
     if (out.window_samples == 0) continue;
@@ -239,8 +245,9 @@ void DriftEngine::compute_locked() {
     out.psi = psi(f.ref_ratios, out.window_ratios);
     out.js_distance = js_distance(f.ref_ratios, counts);
     if (f.numeric) {
+      f.values.copy_to(live);
       std::sort(live.begin(), live.end());
-      const KsResult ks = ks_2samp(live, f.profile->sample);
+      const KsResult ks = ks_2samp(live, f.profile->sample, kEngineKsExactCells, ks_cache_.get());
       out.ks_statistic = ks.statistic;
       out.ks_pvalue = ks.pvalue;
       out.ks_exact = ks.exact;

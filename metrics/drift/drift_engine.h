@@ -40,6 +40,8 @@
 
 namespace mlsidecar::drift {
 
+class KsPvalueCache;
+
 struct DriftSettings {
   std::string profile_path;                   // reference profile JSON (from `mlsidecar profile`)
   std::size_t window = 1000;                  // --drift-window
@@ -98,7 +100,9 @@ class DriftEngine : public prometheus::Collectable {
   void run();
   std::size_t drain_locked();
   void ingest_locked(Direction direction, Route route, std::string_view body);
-  void compute_locked();
+  // With keep_draining, the queues are drained between features too (every few ms), so that a
+  // long computation does not let them fill while the worker is busy.
+  void compute_locked(bool keep_draining);
 
   const DriftSettings settings_;
   const ReferenceProfile profile_;
@@ -113,6 +117,7 @@ class DriftEngine : public prometheus::Collectable {
   std::mutex state_mutex_;  // guards windows inside features_, scratch_values_, lookup
   std::vector<FeatureValue> scratch_values_;
   std::vector<std::uint32_t> scratch_seen_;
+  std::unique_ptr<KsPvalueCache> ks_cache_;  // exact KS p-values by (n1, n2, h)
 
   // Worker-side counters, read by Collect().
   std::atomic<std::uint64_t> skipped_[kReadStatusCount] = {};

@@ -37,6 +37,7 @@ struct DriftEngine::FeatureState {
         ref_ratios(p.cell_ratios()),
         values(numeric ? window : 1),
         cells(numeric ? 1 : window),
+        window_counts(ref_ratios.size(), 0),
         cell_observations(std::make_unique<std::atomic<std::uint64_t>[]>(ref_ratios.size())) {
     for (std::size_t i = 0; i < ref_ratios.size(); ++i) labels.push_back(p.cell_label(i));
   }
@@ -46,6 +47,9 @@ struct DriftEngine::FeatureState {
   std::vector<std::string> labels;
   DriftWindow<double> values;        // numeric features
   DriftWindow<std::uint32_t> cells;  // categorical features: category cell per value
+  // Values per cell currently in the window, kept as values enter and leave it, so that the
+  // binned statistics need no pass over the window.
+  std::vector<std::uint32_t> window_counts;
   std::unique_ptr<std::atomic<std::uint64_t>[]> cell_observations;  // since start
   std::atomic<std::uint64_t> missing{0};
   std::atomic<std::uint64_t> invalid{0};  // a text where a number was expected

@@ -1,7 +1,8 @@
 // DriftWindow: the most recent `capacity` values of one feature, a fixed ring that overwrites the
 // oldest value. Memory is allocated once, at construction.
 //
-// Example: capacity 3, push 1 2 3 4 -> values() holds {2, 3, 4} (in some order) and size() == 3.
+// Example: capacity 3, push 1 2 3 4 -> values() holds {2, 3, 4} (in some order) and size() == 3;
+// the fourth push reports 1 as evicted.
 //
 // Thread safety: none; owned by the drift worker (the engine's state mutex guards it).
 #pragma once
@@ -16,10 +17,19 @@ class DriftWindow {
  public:
   explicit DriftWindow(std::size_t capacity) : ring_(capacity < 1 ? 1 : capacity) {}
 
-  void push(T value) {
+  // Appends `value`. When the window was full, the value it overwrote is stored in `evicted`
+  // and the result is true (so that counts kept beside the window can follow it).
+  bool push(T value, T& evicted) {
+    const bool full = size_ == ring_.size();
+    if (full) evicted = ring_[next_];
     ring_[next_] = value;
     next_ = next_ + 1 == ring_.size() ? 0 : next_ + 1;
-    if (size_ < ring_.size()) ++size_;
+    if (!full) ++size_;
+    return full;
+  }
+  void push(T value) {
+    T evicted;
+    push(value, evicted);
   }
   std::size_t size() const { return size_; }
   std::size_t capacity() const { return ring_.size(); }

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <vector>
 
+#include "metrics/drift/ks_pvalue_cache.h"
+
 namespace mlsidecar::drift {
 namespace {
 
@@ -78,6 +80,14 @@ double outer_prob_inside(std::int64_t m, std::int64_t n, std::int64_t g, std::in
 }
 
 double clip01(double p) { return std::clamp(p, 0.0, 1.0); }
+
+// Lattice cells outer_prob_inside() visits: max(n1, n2) columns of the band 2h/mg + 2 wide.
+double exact_ks_cells(std::int64_t n1, std::int64_t n2, std::int64_t g, std::int64_t h) {
+  const double m = static_cast<double>(std::max(n1, n2));
+  const double n = static_cast<double>(std::min(n1, n2));
+  const double mg = m / static_cast<double>(g);
+  return m * std::min(n + 1, 2.0 * static_cast<double>(h) / mg + 2.0);
+}
 
 // One-sided exact Smirnov survival P(D+_n >= e), Birnbaum & Tingey's sum evaluated term by term
 // in log space (every term is positive, so there is no cancellation).
@@ -282,7 +292,8 @@ double kolmogorov_sf(double x, double n) {
   return clip01(1.0 - cdf);
 }
 
-KsResult ks_2samp(std::span<const double> a, std::span<const double> b) {
+KsResult ks_2samp(std::span<const double> a, std::span<const double> b,
+                  std::size_t max_exact_cells, KsPvalueCache* cache) {
   KsResult r;
   if (a.empty() || b.empty()) return r;
   const auto n1 = static_cast<std::int64_t>(a.size());
@@ -314,8 +325,17 @@ KsResult ks_2samp(std::span<const double> a, std::span<const double> b) {
     const std::int64_t lcm = (n1 / g) * n2;
     const auto h = static_cast<std::int64_t>(std::nearbyint(d * static_cast<double>(lcm)));
     d = static_cast<double>(h) / static_cast<double>(lcm);
+    if (n1 != n2 && exact_ks_cells(n1, n2, g, h) > static_cast<double>(max_exact_cells)) {
+      r.statistic = d;
+      r.pvalue = clip01(kolmogorov_sf(d, std::nearbyint(dn1 * dn2 / (dn1 + dn2))));
+      r.exact = false;
+      return r;
+    }
     double p = 1.0;
-    if (h != 0) p = n1 == n2 ? prob_outside_square(n1, h) : outer_prob_inside(n1, n2, g, h);
+    if (h != 0 && (cache == nullptr || !cache->find(n1, n2, h, p))) {
+      p = n1 == n2 ? prob_outside_square(n1, h) : outer_prob_inside(n1, n2, g, h);
+      if (cache != nullptr && p >= 0.0 && p <= 1.0) cache->store(n1, n2, h, p);
+    }
     if (p >= 0.0 && p <= 1.0) {
       r.statistic = d;
       r.pvalue = p;

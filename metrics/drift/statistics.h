@@ -40,7 +40,23 @@ struct KsResult {
   bool exact = true;
 };
 // Both inputs must be sorted ascending and non-empty (else {0, 1}).
-KsResult ks_2samp(std::span<const double> a_sorted, std::span<const double> b_sorted);
+//
+// Cost: the statistic is one merge, O(n + m). The exact p-value of unequal sizes walks about
+// max(n, m) x (2 d lcm(n, m) / max(n, m) + 2) lattice cells (Hodges' band), so it grows with the
+// drift itself: 1000 against 10000 costs ~0.6M cells at d = 0.03 but ~10M at d = 0.5. With
+// `max_exact_cells` set, a case whose band is larger takes the asymptotic p-value instead (as SciPy
+// does for sizes above 10000) and reports exact = false. The statistic is exact either way. With
+// the default window of 1000 and a reference sample of up to 10000, the engine's cap is reached
+// only at d > 0.2, where the p-value is below 1e-30; larger windows reach it sooner (5000 against
+// 10000: d > 0.04, p about 1e-4). Equal sizes use the reflection formula, O(n), never capped.
+// With `cache`, exact p-values are looked up there first and stored after (KsPvalueCache).
+inline constexpr std::size_t kUnboundedKsCells = static_cast<std::size_t>(-1);
+class KsPvalueCache;
+KsResult ks_2samp(std::span<const double> a_sorted, std::span<const double> b_sorted,
+                  std::size_t max_exact_cells = kUnboundedKsCells, KsPvalueCache* cache = nullptr);
+
+// The drift engine's cap on exact KS cells per feature and interval (a few ms of CPU).
+inline constexpr std::size_t kEngineKsExactCells = 4'000'000;
 
 // Survival function of the two-sided one-sample KS statistic for sample size n (SciPy's
 // kstwo.sf(d, n), Simard & L'Ecuyer's selection of methods).

@@ -287,6 +287,33 @@ TEST_CASE("reference profile: JSON round trip and validation") {
   CHECK_THAT(error_of(k.dump()), Catch::Matchers::StartsWith("p.json: features[0] ('x')"));
 }
 
+TEST_CASE("engine: the window's bin shares follow values leaving a full window") {
+  DriftSettings s = small_settings();
+  s.window = 3;
+  DriftEngine e(s, 1, test_profile());
+  // x: -1, -2 (bin 0), then 5, 6, 7 (bin 1) push both negatives out; colors likewise.
+  REQUIRE(e.offer(0, Direction::input, Route::predict,
+                  R"({"instances": [[-1, "red"], [-2, "red"], [5, "blue"]]})"));
+  e.compute_now();
+  CHECK(feature_doc(e, "x")["bins"][0]["window_ratio"] == Approx(2.0 / 3));
+  REQUIRE(e.offer(0, Direction::input, Route::predict,
+                  R"({"instances": [[6, "blue"], [7, "green"]]})"));
+  e.compute_now();
+  json x = feature_doc(e, "x");
+  CHECK(x["window_samples"] == 3);
+  CHECK(x["bins"][0]["window_ratio"] == 0.0);
+  CHECK(x["bins"][1]["window_ratio"] == 1.0);
+  const std::vector<double> ref{0.5, 0.5}, live{0.0, 1.0};
+  CHECK_THAT(x["statistics"]["psi"].get<double>(), Catch::Matchers::WithinRel(psi(ref, live), 1e-12));
+  // color window: blue, blue, green (__other__): red has left it.
+  const std::vector<double> cref{0.6, 0.4, 0.0}, ccounts{0, 2, 1};
+  CHECK_THAT(feature_doc(e, "color")["statistics"]["js_distance"].get<double>(),
+             Catch::Matchers::WithinRel(js_distance(cref, ccounts), 1e-12));
+  // The counters since start still hold every value.
+  CHECK(series(e, "mlsidecar_feature_bin_observations_total", {{"feature", "x"}, {"bin", "0"}}) ==
+        2);
+}
+
 TEST_CASE("DriftWindow keeps the most recent values") {
   DriftWindow<double> w(3);
   for (double x : {1.0, 2.0, 3.0, 4.0}) w.push(x);
@@ -295,6 +322,11 @@ TEST_CASE("DriftWindow keeps the most recent values") {
   std::sort(v.begin(), v.end());
   CHECK(v == std::vector<double>{2, 3, 4});
   CHECK(w.size() == 3);
+  double evicted = 0;
+  CHECK(w.push(5.0, evicted));
+  CHECK(evicted == 2.0);
+  DriftWindow<double> fresh(2);
+  CHECK_FALSE(fresh.push(1.0, evicted));
 }
 
 TEST_CASE("SampleQueue is bounded in slots and bytes and hands bodies over in order") {

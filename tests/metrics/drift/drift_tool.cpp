@@ -5,7 +5,12 @@
 //              [--direction input|output] [--window N]
 //                                     offers each line of FILE to a DriftEngine, computes once,
 //                                     prints the /drift document
+//   drift_tool bench --profile P --body FILE [--route infer] [--direction input] [--n N]
+//                                     times the worker's steps on one body, per body: the
+//                                     nlohmann-document reader, the public reader (scanner), the
+//                                     hand-off + ingest, and one computation of every statistic
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -16,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "metrics/drift/drift_engine.h"
+#include "metrics/drift/json_values.h"
 #include "metrics/drift/profile_command.h"
 #include "metrics/drift/statistics.h"
 
@@ -73,30 +79,95 @@ int run_stats() {
   return 0;
 }
 
-int run_engine(int argc, char** argv) {
+struct EngineArgs {
   drift::DriftSettings settings;
   std::string bodies;
   mlsidecar::Route route = mlsidecar::Route::predict;
   drift::Direction direction = drift::Direction::input;
+  long n = 200000;
+};
+
+bool parse_engine_args(int argc, char** argv, EngineArgs& a) {
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--profile") {
-      settings.profile_path = value;
-    } else if (flag == "--bodies") {
-      bodies = value;
+      a.settings.profile_path = value;
+    } else if (flag == "--bodies" || flag == "--body") {
+      a.bodies = value;
     } else if (flag == "--window") {
-      settings.window = std::stoul(value);
+      a.settings.window = std::stoul(value);
+    } else if (flag == "--n") {
+      a.n = std::stol(value);
     } else if (flag == "--direction") {
-      direction = *drift::parse_direction(value);
+      a.direction = *drift::parse_direction(value);
     } else if (flag == "--route") {
-      route = value == "infer"      ? mlsidecar::Route::infer
-              : value == "generate" ? mlsidecar::Route::generate
-                                    : mlsidecar::Route::predict;
+      a.route = value == "infer"      ? mlsidecar::Route::infer
+                : value == "generate" ? mlsidecar::Route::generate
+                                      : mlsidecar::Route::predict;
     } else {
-      std::cerr << "drift_tool engine: unknown flag " << flag << "\n";
-      return 2;
+      std::cerr << "drift_tool: unknown flag " << flag << "\n";
+      return false;
     }
   }
+  return true;
+}
+
+template <typename Fn>
+double ns_per_call(long n, Fn&& fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (long i = 0; i < n; ++i) fn();
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(n);
+}
+
+int run_bench(int argc, char** argv) {
+  EngineArgs a;
+  a.route = mlsidecar::Route::infer;
+  if (!parse_engine_args(argc, argv, a)) return 2;
+  std::ifstream in(a.bodies);
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!body.empty() && body.back() == '\n') body.pop_back();
+  drift::DriftEngine engine(a.settings, 1);
+  const drift::ReferenceProfile& profile = engine.profile();
+  const drift::FeatureNaming naming{&profile.columns(a.direction), &profile.tensor_columns};
+  const bool v2 = drift::format_for_route(drift::PayloadFormat::automatic, a.route) ==
+                  drift::PayloadFormat::open_inference_v2;
+  std::vector<drift::FeatureValue> out;
+  const double document = ns_per_call(a.n, [&] {
+    out.clear();
+    if (v2) {
+      drift::detail::read_open_inference_v2_document(body, a.direction, naming, out);
+    } else {
+      drift::detail::read_tf_serving_document(body, a.direction, naming, out);
+    }
+  });
+  const double reader = ns_per_call(a.n, [&] {
+    out.clear();
+    drift::read_payload(drift::PayloadFormat::automatic, a.route, body, a.direction, naming, out);
+  });
+  const double ingest = ns_per_call(a.n, [&] {
+    if (!engine.offer(0, a.direction, a.route, body)) {
+      engine.drain_now();
+      engine.offer(0, a.direction, a.route, body);
+    }
+  });
+  engine.drain_now();
+  const long computes = 20;
+  const double compute = ns_per_call(computes, [&] { engine.compute_now(); });
+  json doc = {{"body_bytes", body.size()},          {"values", out.size()},
+              {"document_reader_ns", document},     {"reader_ns", reader},
+              {"offer_and_ingest_ns", ingest},      {"compute_ms", compute / 1e6}};
+  std::cout << doc.dump() << "\n";
+  return 0;
+}
+
+int run_engine(int argc, char** argv) {
+  EngineArgs a;
+  if (!parse_engine_args(argc, argv, a)) return 2;
+  drift::DriftSettings settings = a.settings;
+  const std::string bodies = a.bodies;
+  const mlsidecar::Route route = a.route;
+  const drift::Direction direction = a.direction;
   settings.queue_capacity = 1 << 16;
   settings.queue_bytes = std::size_t{1} << 30;
   drift::DriftEngine engine(settings, 1);
@@ -126,6 +197,7 @@ int main(int argc, char** argv) {
     if (cmd == "profile") return drift::run_profile_command(argc - 1, argv + 1);
     if (cmd == "stats") return run_stats();
     if (cmd == "engine") return run_engine(argc, argv);
+    if (cmd == "bench") return run_bench(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "drift_tool: " << e.what() << "\n";
     return 2;

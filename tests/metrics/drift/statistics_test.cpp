@@ -3,9 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
+#include "metrics/drift/ks_pvalue_cache.h"
 #include "metrics/drift/statistics.h"
 
 using namespace mlsidecar::drift;
@@ -64,6 +66,35 @@ TEST_CASE("ks_2samp switches to the asymptotic p-value above 10000 values") {
   // scipy.stats.ks_2samp(small, big) -> (0.20007999200079993, 0.0005979756750976924)
   CHECK_THAT(r.statistic, WithinRel(0.20007999200079993, 1e-12));
   CHECK_THAT(r.pvalue, WithinRel(0.0005979756750976924, 1e-9));
+}
+
+TEST_CASE("ks_2samp: the engine's cell cap and p-value cache keep the statistic") {
+  // 1000 values shifted by half the range against 10000: D = 0.5, a band of ~10M lattice cells.
+  std::vector<double> window, reference;
+  for (int i = 0; i < 1000; ++i) window.push_back(0.5 + i / 1000.0);
+  for (int i = 0; i < 10000; ++i) reference.push_back(i / 10000.0);
+  const KsResult exact = ks_2samp(window, reference);
+  const KsResult capped = ks_2samp(window, reference, kEngineKsExactCells);
+  CHECK(exact.exact);
+  CHECK_FALSE(capped.exact);
+  CHECK(capped.statistic == exact.statistic);
+  CHECK(capped.pvalue == kolmogorov_sf(capped.statistic, 909.0));  // round(1000*10000/11000)
+  CHECK(capped.pvalue < 1e-30);
+  CHECK(exact.pvalue < 1e-30);
+  // Without drift the band is narrow: exact under the cap, and the cache gives the same value.
+  std::vector<double> calm;
+  for (int i = 0; i < 1000; ++i) calm.push_back(0.013 + i / 1000.0);
+  KsPvalueCache cache;
+  const KsResult first = ks_2samp(calm, reference, kEngineKsExactCells, &cache);
+  const KsResult plain = ks_2samp(calm, reference);
+  CHECK(first.exact);
+  CHECK(first.pvalue == plain.pvalue);
+  double cached = -1;
+  CHECK(cache.find(1000, 10000, static_cast<std::int64_t>(std::nearbyint(first.statistic * 10000)),
+                   cached));
+  CHECK(cached == plain.pvalue);
+  CHECK(ks_2samp(calm, reference, kEngineKsExactCells, &cache).pvalue == plain.pvalue);
+  CHECK_FALSE(cache.find(1000, 5000, 1, cached));
 }
 
 TEST_CASE("kolmogorov_sf against scipy.stats.kstwo.sf") {
