@@ -122,7 +122,7 @@ def esc(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def panel(out, rows, key, scale, label, color, index, t_max, y_floor_zero=True):
+def panel(out, rows, key, scale, label, color, index, t_max, mark_t=None):
     y0 = TOP + index * (PANEL_H + GAP)
     plot_w = W - LEFT - RIGHT
     values = [r[key] * scale for r in rows]
@@ -139,6 +139,11 @@ def panel(out, rows, key, scale, label, color, index, t_max, y_floor_zero=True):
         t = t_max * k / 6
         x = LEFT + plot_w * k / 6
         out.append('<text x="%.1f" y="%d" class="x">%s</text>' % (x, y0 + PANEL_H + 16, fmt_t(t)))
+    if mark_t is not None and t_max:
+        x = LEFT + plot_w * mark_t / t_max
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#999" stroke-dasharray="4 3"/>'
+                   % (x, y0, x, y0 + PANEL_H))
+        out.append('<text x="%.1f" y="%d" fill="#777">end of warm-up</text>' % (x + 4, y0 + 14))
     pts = " ".join("%.1f,%.1f" % (LEFT + plot_w * (r["t_s"] / t_max if t_max else 0),
                                   y0 + PANEL_H - PANEL_H * (v - bottom) / (top - bottom))
                    for r, v in zip(rows, values))
@@ -149,7 +154,7 @@ def fmt_t(t):
     return "%d min" % round(t / 60) if t >= 300 else "%d s" % round(t)
 
 
-def svg(rows, title):
+def svg(rows, title, warmup_s=None):
     t_max = rows[-1]["t_s"] or 1.0
     h = TOP + 3 * (PANEL_H + GAP)
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
@@ -158,7 +163,7 @@ def svg(rows, title):
            '.y{text-anchor:end;fill:#444}.x{text-anchor:middle;fill:#444}</style>',
            '<rect width="100%" height="100%" fill="#fafafa"/>',
            '<text x="%d" y="20" font-size="14" font-weight="bold">%s</text>' % (LEFT, esc(title))]
-    panel(out, rows, "rss_kb", 1 / 1024, "resident memory (RSS), MB", "#1f77b4", 0, t_max)
+    panel(out, rows, "rss_kb", 1 / 1024, "resident memory (RSS), MB", "#1f77b4", 0, t_max, warmup_s)
     panel(out, rows, "fds", 1, "open file descriptors", "#2ca02c", 1, t_max)
     panel(out, rows, "req_per_s", 1, "requests per second (all kinds, from mlsidecar_requests_total)",
           "#d62728", 2, t_max)
@@ -185,7 +190,7 @@ def main(argv=None):
             f.write(text)
     if args.svg:
         with open(args.svg, "w") as f:
-            f.write(svg(rows, args.title))
+            f.write(svg(rows, args.title, s["warmup_s"]))
     print(text)
     limit = max(args.max_growth_kb, s["rss_warm_kb"] * args.max_growth_pct / 100)
     if args.check and s["rss_growth_kb"] > limit:
