@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 
-from procs import Sidecar, Upstream, http_json, http_request, metric_sum
+from procs import Sidecar, Upstream, http_json, http_request, metric_sum, wait_for
 
 DRAIN = 2.0
 CLIENTS = 3
@@ -118,6 +118,9 @@ def test_metrics_during_drain_still_scraped():
         try:
             for _ in range(5):
                 http_request(sc.port, "GET", "/echo")
+            # A request is counted just after its response is written: wait for the fifth.
+            wait_for(lambda: metric_sum(sc.scrape(), "mlsidecar_requests_total") == 5, 5,
+                     what="five requests counted")
             sc.send_signal(signal.SIGTERM)
             assert metric_sum(sc.scrape(), "mlsidecar_requests_total") == 5
             assert sc.wait_exit(10) == 0
