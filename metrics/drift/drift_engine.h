@@ -114,9 +114,18 @@ class DriftEngine : public prometheus::Collectable {
   std::vector<std::size_t> by_direction_[kDirectionCount];
   FeatureNaming naming_[kDirectionCount];
 
-  std::mutex state_mutex_;  // guards windows inside features_, scratch_values_, lookup
+  // guards windows inside features_, scratch_values_, scratch_seen_, last_names_, ks_cache_
+  std::mutex state_mutex_;
   std::vector<FeatureValue> scratch_values_;
   std::vector<std::uint32_t> scratch_seen_;
+  // Per direction, the feature of each value position in the last body read (ingest_locked).
+  static constexpr std::size_t kUntracked = static_cast<std::size_t>(-1);
+  struct NameAt {
+    std::string name;
+    std::size_t index = kUntracked;
+    bool known = false;
+  };
+  std::vector<NameAt> last_names_[kDirectionCount];
   std::unique_ptr<KsPvalueCache> ks_cache_;  // exact KS p-values by (n1, n2, h)
 
   // Worker-side counters, read by Collect().
