@@ -81,7 +81,8 @@ class SampleQueue {
   }
 
  private:
-  static constexpr std::size_t kKeepCapacity = 64 * 1024;
+  // 16 KiB x 4096 slots: at most 64 MiB kept for reuse per producer, typically a few MB.
+  static constexpr std::size_t kKeepCapacity = 16 * 1024;
   const std::size_t mask_;
   const std::size_t max_bytes_;
   std::unique_ptr<Sample[]> slots_;
