@@ -182,9 +182,14 @@ void write_block(const Json& v, int indent, std::string& out) {
     for (const auto& [key, value] : v.items()) {
       out += pad + format_string(key) + ":";
       if (is_inline(value)) {
-        out += " " + format_inline(value) + "\n";
+        // Appended piece by piece: `" " + string` trips GCC 12's -Wrestrict at -O3 (a false
+        // positive), which breaks Release builds.
+        out += ' ';
+        out += format_inline(value);
+        out += '\n';
       } else if (value.is_string()) {
-        out += " " + literal_block(value.get_ref<const std::string&>(), indent + 2);
+        out += ' ';
+        out += literal_block(value.get_ref<const std::string&>(), indent + 2);
       } else if (value.is_array()) {
         out += "\n";
         write_block(value, indent, out);  // kubectl style: items at the key's indent
