@@ -1,6 +1,8 @@
 // SampleQueue: the hand-off of sampled bodies from one I/O thread to the drift worker. A bounded
 // single-producer single-consumer ring of slots; each slot owns a string whose capacity is
-// reused, so after warm-up a push copies bytes without allocating.
+// reused, so after warm-up a push copies bytes without allocating. What the slots keep for reuse
+// is bounded in total (kKeepBudget), not per slot: a ring slot sees every size of body in turn,
+// and per-slot reuse alone let memory grow with the largest body each slot had ever held.
 //
 // Bounds: `capacity` slots (rounded up to a power of two) and `max_bytes` bytes of bodies in
 // flight; a push that would exceed either fails at once (the caller counts it as dropped).
@@ -27,6 +29,7 @@ struct Sample {
   Direction direction = Direction::input;
   Route route = Route::other;
   std::string body;
+  std::size_t kept = 0;  // the capacity counted against the keep budget (consumer's bookkeeping)
 };
 
 class SampleQueue {
@@ -70,9 +73,16 @@ class SampleQueue {
       Sample& slot = slots_[tail & mask_];
       fn(static_cast<const Sample&>(slot));
       const std::size_t size = slot.body.size();
-      // Keep small buffers for reuse; give a large one back so idle memory stays small.
-      if (slot.body.capacity() > kKeepCapacity) {
+      // Keep small buffers for reuse while the total kept stays within budget; give the others
+      // back so that idle memory stays small.
+      kept_bytes_ -= slot.kept;
+      const std::size_t capacity = slot.body.capacity();
+      if (capacity <= kKeepCapacity && kept_bytes_ + capacity <= kKeepBudget) {
+        slot.kept = capacity;
+        kept_bytes_ += capacity;
+      } else {
         std::string().swap(slot.body);
+        slot.kept = 0;
       }
       bytes_.fetch_sub(size, std::memory_order_relaxed);
       tail_.store(tail + 1, std::memory_order_release);
@@ -81,14 +91,17 @@ class SampleQueue {
   }
 
  private:
-  // 16 KiB x 4096 slots: at most 64 MiB kept for reuse per producer, typically a few MB.
+  // A slot keeps a buffer of at most 16 KiB, and all slots together at most 1 MiB per producer:
+  // beyond that a push allocates (tens of ns), which the soak test showed is worth the memory.
   static constexpr std::size_t kKeepCapacity = 16 * 1024;
+  static constexpr std::size_t kKeepBudget = 1024 * 1024;
   const std::size_t mask_;
   const std::size_t max_bytes_;
   std::unique_ptr<Sample[]> slots_;
   alignas(64) std::atomic<std::size_t> head_{0};  // written by the producer
   std::size_t cached_tail_ = 0;                   // producer's last view of tail_
   alignas(64) std::atomic<std::size_t> tail_{0};  // written by the consumer
+  std::size_t kept_bytes_ = 0;                    // consumer only, beside tail_
   alignas(64) std::atomic<std::size_t> bytes_{0};
 };
 
