@@ -290,7 +290,8 @@ global
 defaults
   mode http
   option http-keep-alive
-  http-reuse always
+  http-reuse always${HAPROXY_EXTRA:+
+  $HAPROXY_EXTRA}
   timeout connect 5s
   timeout client 120s
   timeout server 600s
