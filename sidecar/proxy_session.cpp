@@ -24,6 +24,7 @@
 #include "sidecar/http_rules.h"
 #include "sidecar/io_thread.h"
 #include "sidecar/log.h"
+#include "sidecar/request_failure.h"
 #include "sidecar/request_hooks.h"
 #include "policies/admission_controller.h"
 #include "policies/autoscale_signals.h"
@@ -54,20 +55,6 @@ constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max()
 // What the connection is waiting for; decides what a passed deadline closes.
 enum class Phase { idle, header, queued, request_body, connect, upstream_wait, upstream_body, client_write };
 
-// Why forwarding one request failed.
-enum class Failure {
-  none,
-  client,            // the client went away, stalled or sent a broken body
-  queue_full,        // 503: admission control shed it at once
-  queue_timeout,     // 503: it waited --queue-timeout for a slot
-  body_too_large,    // 413
-  bad_body,          // 400: chunked framing error in the body
-  connect_failed,    // 502
-  connect_timeout,   // 504
-  upstream_reset,    // 502: the model closed or reset the connection
-  upstream_timeout,  // 504
-  upstream_invalid,  // 502
-};
 
 bool is_connection_error(const error_code& ec) {
   return ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -336,61 +323,16 @@ asio::awaitable<bool> ProxySession::serve_one() {
 
   if (failure != Failure::none) {
     keep_alive = keep_alive && req_->is_done() && !response_started_;
-    unsigned code = 502;
-    const char* name = "upstream_unavailable";
-    std::string message;
-    switch (failure) {
-      case Failure::client:
-        metrics_.refused(metrics::Refusal::client_aborted);
-        keep_alive = false;
-        code = 499;  // nginx's convention, for the metrics only: nothing is sent
-        break;
-      case Failure::queue_full:
-      case Failure::queue_timeout:
-        code = 503;
-        name = failure == Failure::queue_full ? "queue_full" : "queue_timeout";
-        message = failure == Failure::queue_full
-                      ? "the model is at --container-concurrency and the queue is full"
-                      : "no slot at the model within --queue-timeout";
-        break;
-      case Failure::body_too_large:
-        metrics_.refused(metrics::Refusal::body_too_large);
-        code = 413, name = "body_too_large", message = "request body is larger than --max-body-bytes";
-        break;
-      case Failure::bad_body:
-        metrics_.refused(metrics::Refusal::bad_request);
-        code = 400, name = "bad_request", message = "malformed request body";
-        break;
-      case Failure::connect_failed:
-        metrics_.upstream_error(metrics::UpstreamError::connect_failed);
-        message = "cannot connect to the model at " + config_.upstream.to_string();
-        break;
-      case Failure::connect_timeout:
-        metrics_.upstream_error(metrics::UpstreamError::connect_timeout);
-        code = 504, name = "upstream_connect_timeout", message = "connecting to the model timed out";
-        break;
-      case Failure::upstream_reset:
-        metrics_.upstream_error(metrics::UpstreamError::reset);
-        name = "upstream_reset", message = "the model closed the connection before a full response";
-        break;
-      case Failure::upstream_timeout:
-        metrics_.upstream_error(metrics::UpstreamError::timeout);
-        code = 504, name = "upstream_timeout", message = "the model did not answer within --upstream-timeout";
-        break;
-      case Failure::upstream_invalid:
-        metrics_.upstream_error(metrics::UpstreamError::invalid_response);
-        name = "upstream_invalid_response", message = "the model sent an invalid HTTP response";
-        break;
-      case Failure::none:
-        break;
-    }
-    status = code;
+    const FailureAnswer answer = answer_for(failure, config_.upstream.to_string());
+    if (answer.refusal) metrics_.refused(*answer.refusal);
+    if (answer.upstream_error) metrics_.upstream_error(*answer.upstream_error);
+    if (failure == Failure::client) keep_alive = false;
+    status = answer.status;
     if (failure != Failure::client && !response_started_) {
       timed_out_ = false;
       linger_ = !keep_alive && !req_->is_done();
-      bool shed = failure == Failure::queue_full || failure == Failure::queue_timeout;
-      co_await write_raw(json_error_response(code, name, message, keep_alive, request_id,
-                                             shed ? "Retry-After: 1\r\n" : ""));
+      co_await write_raw(json_error_response(answer.status, answer.code, answer.message, keep_alive,
+                                             request_id, answer.shed ? "Retry-After: 1\r\n" : ""));
     } else {
       keep_alive = false;
     }
