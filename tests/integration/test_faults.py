@@ -55,7 +55,7 @@ def test_model_killed_mid_sse_stream_ends_the_clients_stream_then_recovers():
         assert ended in ("eof", "incomplete"), ended  # ended, not hanging until a timeout
         assert time.monotonic() - t_kill < 3
         assert 3 <= len(events) < 100 and events == list(range(len(events)))
-        m = sc.scrape()
+        m = sc.scrape_settled()
         # Counted as "invalid_response" today (Beast reports the cut body as partial_message),
         # though "reset" would describe it better.
         assert (metric_value(m, "mlsidecar_upstream_errors_total", kind="reset")

@@ -116,7 +116,7 @@ def test_metrics_count_exactly_what_was_sent():
             assert http_request(sc.port, "GET", "/status?code=503")[0] == 503
         for _ in range(3):
             assert http_request(sc.port, "GET", "/ready")[0] == 200
-        m = sc.scrape()
+        m = sc.scrape_settled()
         for (model, version, route, code), n in sent.items():
             assert metric_value(m, "mlsidecar_requests_total", model=model, version=version,
                                 route=route, code=code) == n, (model, route, code)

@@ -59,7 +59,7 @@ def test_keep_alive_reuse_500_requests_few_upstream_connections():
         for t in threads:
             t.join(60)
         assert failures == []
-        m = sc.scrape()
+        m = sc.scrape_settled()
         opened = metric_value(m, "mlsidecar_upstream_connections_total")
         assert metric_sum(m, "mlsidecar_requests_total", code="2xx") == clients * per_client
         # At most one model connection per concurrent client (plus nothing per request).
@@ -74,7 +74,7 @@ def test_model_down_gives_502_json_then_recovers_without_restart():
         status, body = http_json(sc.port, "GET", "/anything")
         assert status == 502
         assert body["code"] == "upstream_unavailable" and body["error"]
-        assert metric_value(sc.scrape(), "mlsidecar_upstream_errors_total", kind="connect_failed") == 1
+        assert metric_value(sc.scrape_settled(), "mlsidecar_upstream_errors_total", kind="connect_failed") == 1
         with Upstream("--port", str(port)):
             status, _, data = http_request(sc.port, "POST", "/echo", b"back")
             assert (status, data) == (200, b"back")
@@ -99,7 +99,7 @@ def test_model_that_closes_every_connection():
             resp.read()
         conn.close()
         assert up.stats()["requests"] == 20  # each seen exactly once
-        m = sc.scrape()
+        m = sc.scrape_settled()
         assert metric_value(m, "mlsidecar_upstream_errors_total", kind="retried") == 0
         assert metric_value(m, "mlsidecar_upstream_connections_total") == 20
 
@@ -124,7 +124,7 @@ def test_pooled_connection_closed_by_model_get_retried_post_not_replayed():
             status, _, data = http_request(sc.port, "GET", "/bytes?n=10")
             assert status == 200  # replayed on a fresh connection, transparently
             assert up.stats()["requests"] == before + 1
-        retried = metric_value(sc.scrape(), "mlsidecar_upstream_errors_total", kind="retried")
+        retried = metric_value(sc.scrape_settled(), "mlsidecar_upstream_errors_total", kind="retried")
         assert retried >= 1  # at least one request really hit a dead pooled connection
 
         # A POST is never replayed: the model sees it at most once, the client may get a 502.
@@ -142,7 +142,7 @@ def test_pooled_connection_closed_by_model_get_retried_post_not_replayed():
                 assert status == 502 and json.loads(data)["code"] == "upstream_reset"
                 assert seen == 0
             outcomes.append(status)
-        m = sc.scrape()
+        m = sc.scrape_settled()
         assert metric_value(m, "mlsidecar_upstream_errors_total", kind="retried") == retried
 
 
@@ -158,4 +158,4 @@ def test_slow_model_gives_504_at_upstream_timeout():
         # A model that answers within the timeout is unaffected.
         status, _, data = http_request(sc.port, "GET", "/delay?ms=300")
         assert status == 200 and json.loads(data) == {"slept_ms": 300}
-        assert metric_value(sc.scrape(), "mlsidecar_upstream_errors_total", kind="timeout") == 1
+        assert metric_value(sc.scrape_settled(), "mlsidecar_upstream_errors_total", kind="timeout") == 1

@@ -130,7 +130,7 @@ def test_slowloris_at_the_connection_limit_frees_the_slots_at_the_header_timeout
             wait_for(lambda: _ok(sc.port), HEADER_TIMEOUT + 3, interval=0.1,
                      what="a new client to be served after the header timeout")
             assert time.monotonic() - t0 <= HEADER_TIMEOUT + 1.5
-        m = sc.scrape()
+        m = sc.scrape_settled()
         assert metric_value(m, "mlsidecar_refused_requests_total", reason="header_timeout") == 20
 
 

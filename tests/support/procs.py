@@ -316,6 +316,15 @@ class Sidecar(Process):
     def scrape(self):
         return scrape(self.admin_port)
 
+    def scrape_settled(self, timeout=10.0):
+        """A scrape taken once no request is in flight. A client has its whole response a moment
+        before the sidecar's coroutine resumes to count it (the write completes, then the count),
+        so a test that asserts exact counts right after its last response waits for that moment
+        instead of racing it (seen on a loaded 2-core machine under ASan)."""
+        wait_for(lambda: metric_value(self.scrape(), "mlsidecar_inflight_requests") == 0,
+                 timeout, what="no request in flight")
+        return self.scrape()
+
 
 @atexit.register
 def _stop_all():
