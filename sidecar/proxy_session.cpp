@@ -13,8 +13,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/write.hpp>
 #include <cerrno>
 #include <limits>
 #include <optional>
@@ -26,6 +24,7 @@
 #include "sidecar/log.h"
 #include "sidecar/request_failure.h"
 #include "sidecar/request_hooks.h"
+#include "sidecar/wire.h"
 #include "policies/admission_controller.h"
 #include "policies/autoscale_signals.h"
 
@@ -144,6 +143,8 @@ class ProxySession final : public ConnectionBase,
   asio::awaitable<Failure> read_response_head(bool head_request);
   asio::awaitable<Failure> relay_response(bool bodyless);
   asio::awaitable<void> write_raw(std::string text);
+  template <class Socket>
+  asio::awaitable<error_code> write_frame(Socket& socket, const wire::Frame& frame);
   void watch_client();
   Failure upstream_failure(const error_code& ec, Failure otherwise) const {
     if (client_gone_) return Failure::client;
@@ -164,6 +165,7 @@ class ProxySession final : public ConnectionBase,
   std::optional<RequestParser> req_;
   std::optional<ResponseParser> res_;
   std::unique_ptr<char[]> relay_;
+  std::string head_out_;  // the head being forwarded, serialized once (see wire.h)
   RequestHooks hooks_;
 
   Phase phase_ = Phase::idle;
@@ -418,30 +420,20 @@ asio::awaitable<Failure> ProxySession::acquire_upstream() {
 // Writes the request head and relays its body from the client as it arrives.
 asio::awaitable<Failure> ProxySession::send_request(bool expect_continue) {
   auto& req = req_->get();
-  beast::http::request_serializer<beast::http::buffer_body> sr{req};
+  head_out_.clear();
+  wire::append_request_head(head_out_, req);
+  std::string_view head = head_out_;
+  const bool chunked = req.chunked();
   error_code ec;
-  if (req_->is_done()) {
-    req.body().data = nullptr;
-    req.body().more = false;
-    set_phase(Phase::upstream_wait, config_.upstream_timeout);
-    co_await beast::http::async_write(up_->socket, sr, redirect(ec));
-    co_return ec ? upstream_failure(ec, Failure::upstream_reset) : Failure::none;
-  }
-  if (expect_continue && client_buf_.size() == 0) {
+  if (expect_continue && !req_->is_done() && client_buf_.size() == 0) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     set_phase(Phase::client_write, config_.idle_timeout);
     co_await asio::async_write(client_, asio::buffer(kContinue), redirect(ec));
     if (ec) co_return Failure::client;
   }
-  if (req_->chunked()) {
-    // Beast adds chunked trailer fields to the head it holds: the head goes out before any of
-    // the body is read, so a trailer can never reach the model as a head field.
-    set_phase(Phase::upstream_wait, config_.upstream_timeout);
-    co_await beast::http::async_write_header(up_->socket, sr, redirect(ec));
-    if (ec) co_return upstream_failure(ec, Failure::upstream_reset);
-  }
   char* buf = relay_buffer();
-  do {
+  for (;;) {
+    std::size_t got = 0;
     if (!req_->is_done()) {
       set_phase(Phase::request_body, config_.idle_timeout);
       req.body().data = buf;
@@ -453,26 +445,18 @@ asio::awaitable<Failure> ProxySession::send_request(bool expect_continue) {
         co_return Failure::bad_body;
       }
       if (ec) co_return Failure::client;
-      std::size_t got = kRelaySize - req.body().size;
+      got = kRelaySize - req.body().size;
       if (got == 0 && !req_->is_done()) continue;
-      // An empty last read must not reach the serializer as a buffer: a zero-size chunk followed
-      // by the last chunk would end the chunked body twice.
-      req.body().data = got ? buf : nullptr;
-      req.body().size = got;
-      req.body().more = !req_->is_done();
       request_bytes_ += got;
       hooks_.request_body(std::string_view(buf, got));
-    } else {
-      req.body().data = nullptr;
-      req.body().size = 0;
-      req.body().more = false;
     }
+    const bool last = req_->is_done();
     set_phase(Phase::upstream_wait, config_.upstream_timeout);
-    co_await beast::http::async_write(up_->socket, sr, redirect(ec));
-    if (ec == beast::http::error::need_buffer) ec = {};
+    ec = co_await write_frame(up_->socket, wire::Frame(head, buf, got, chunked, last));
     if (ec) co_return upstream_failure(ec, Failure::upstream_reset);
-  } while (!sr.is_done());
-  co_return Failure::none;
+    head = {};
+    if (last) co_return Failure::none;
+  }
 }
 
 // While the model works on a request, notice a client that goes away, so that the model's
@@ -516,28 +500,28 @@ asio::awaitable<Failure> ProxySession::read_response_head(bool head_request) {
 }
 
 // Relays the response head and body to the client piece by piece as the model produces it: a
-// streamed (chunked, text/event-stream) body reaches the client event by event.
+// streamed (chunked, text/event-stream) body reaches the client event by event. The head leaves
+// with the first piece of the body already read, or alone at once when the body is a stream of
+// which nothing has arrived yet (an SSE client sees the head before the first token).
 asio::awaitable<Failure> ProxySession::relay_response(bool bodyless) {
   auto& res = res_->get();
-  beast::http::response_serializer<beast::http::buffer_body> sr{res};
+  head_out_.clear();
+  wire::append_response_head(head_out_, res);
+  std::string_view head = head_out_;
+  const bool chunked = res.chunked();
+  const bool streamed = res_->chunked() || !res_->content_length();
   error_code ec;
-  if (bodyless) {
-    res.body().data = nullptr;
-    res.body().more = false;
-    set_phase(Phase::client_write, config_.idle_timeout);
+  set_phase(Phase::client_write, config_.idle_timeout);
+  if (bodyless || (streamed && up_->buffer.size() == 0 && !res_->is_done())) {
     response_started_ = true;
-    co_await beast::http::async_write_header(client_, sr, redirect(ec));
-    co_return ec ? Failure::client : Failure::none;
-  }
-  if (res_->chunked()) {
-    // As in send_request: the head goes out first, so the model's trailers stay out of it.
-    set_phase(Phase::client_write, config_.idle_timeout);
-    response_started_ = true;
-    co_await beast::http::async_write_header(client_, sr, redirect(ec));
+    co_await asio::async_write(client_, asio::buffer(head), redirect(ec));
     if (ec) co_return Failure::client;
+    if (bodyless) co_return Failure::none;
+    head = {};
   }
   char* buf = relay_buffer();
-  do {
+  for (;;) {
+    std::size_t got = 0;
     if (!res_->is_done()) {
       set_phase(Phase::upstream_body, config_.upstream_timeout);
       res.body().data = buf;
@@ -552,7 +536,7 @@ asio::awaitable<Failure> ProxySession::relay_response(bool bodyless) {
                                            ? Failure::upstream_reset
                                            : Failure::upstream_invalid);
       }
-      std::size_t got = kRelaySize - res.body().size;
+      got = kRelaySize - res.body().size;
       // Whatever the model has already sent goes out in the same write: a stream of small events
       // costs one write per read, not one per event.
       if (!res_->is_done() && up_->buffer.size() > 0) {
@@ -562,23 +546,24 @@ asio::awaitable<Failure> ProxySession::relay_response(bool bodyless) {
         }
       }
       if (got == 0 && !res_->is_done()) continue;
-      res.body().data = got ? buf : nullptr;  // as in send_request: never an empty last chunk
-      res.body().size = got;
-      res.body().more = !res_->is_done();
       response_bytes_ += got;
       hooks_.response_body(std::string_view(buf, got), Clock::now());
-    } else {
-      res.body().data = nullptr;
-      res.body().size = 0;
-      res.body().more = false;
     }
+    const bool last = res_->is_done();
     set_phase(Phase::client_write, config_.idle_timeout);
     response_started_ = true;
-    co_await beast::http::async_write(client_, sr, redirect(ec));
-    if (ec == beast::http::error::need_buffer) ec = {};
+    ec = co_await write_frame(client_, wire::Frame(head, buf, got, chunked, last));
     if (ec) co_return Failure::client;
-  } while (!sr.is_done());
-  co_return Failure::none;
+    head = {};
+    if (last) co_return Failure::none;
+  }
+}
+
+template <class Socket>
+asio::awaitable<error_code> ProxySession::write_frame(Socket& socket, const wire::Frame& frame) {
+  error_code ec;
+  if (!frame.empty()) co_await asio::async_write(socket, frame.buffers(), redirect(ec));
+  co_return ec;
 }
 
 asio::awaitable<void> ProxySession::write_raw(std::string text) {

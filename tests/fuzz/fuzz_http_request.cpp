@@ -1,6 +1,6 @@
 // Fuzz target: bytes from a client, through the request path of sidecar/proxy_session.cpp (a
 // request_parser<buffer_body> with its limits, framing_problem, the hop-by-hop and x-request-id
-// edits, the body relayed through a small buffer by a request_serializer) to the bytes the model
+// edits, the head and body relayed through a small buffer as sidecar/wire.h frames them) to the bytes the model
 // receives on one pooled connection; keep-alive requests follow each other as the proxy serves them.
 //
 // Invariant (no smuggling): parsing what the model receives gives, message for message, the method,
@@ -12,13 +12,12 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <string>
 #include <vector>
 
 #include "sidecar/http_rules.h"
+#include "sidecar/wire.h"
 #include "tests/fuzz/http_fuzz_support.h"
 
 namespace {
@@ -68,48 +67,37 @@ bool serve_one(InputStream& client, beast::flat_buffer& client_buf, StringSink& 
   f.target = std::string(req.target());
   f.fields = fields_of(req);
 
-  http::request_serializer<http::buffer_body> sr{req};
+  // ProxySession::send_request: the head is serialized before any of the body is read. Beast's
+  // parser merges chunked trailer fields into the head it holds; serialized after a body read, a
+  // head would carry fields the client sent as trailers (Host, Content-Length, ...) that
+  // framing_problem never saw (found by this target in the proxy's first version).
+  std::string head_out;
+  mlsidecar::wire::append_request_head(head_out, req);
+  std::string_view head = head_out;
+  const bool chunked = req.chunked();
   char buf[kRelaySize];
   bool failed = false;
-  if (parser.is_done()) {
-    req.body().data = nullptr;
-    req.body().more = false;
-    http::write(upstream, sr, ec);
-    FUZZ_CHECK(!ec);
-  } else {
-    // The head goes out before the body is read. Beast's parser merges chunked trailer fields into
-    // the head it holds; written after the first body read (as proxy_session.cpp still does), a
-    // head would carry fields the client sent as trailers (Host, Content-Length, ...) that
-    // framing_problem never saw. Found by this target; the proxy needs the same order.
-    http::write_header(upstream, sr, ec);
-    FUZZ_CHECK(!ec);
-    do {
-      if (!parser.is_done()) {
-        req.body().data = buf;
-        req.body().size = sizeof buf;
-        http::read_some(client, client_buf, parser, ec);
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) {
-          failed = true;  // 400, 413 or client gone; the model connection is closed
-          break;
-        }
-        std::size_t got = sizeof buf - req.body().size;
-        if (got == 0 && !parser.is_done()) continue;
-        // As the proxy does (fixed there after this target found it): an empty last read must not
-        // reach the serializer as a buffer, or the chunked body ends twice ("0\r\n\r\n0\r\n\r\n").
-        req.body().data = got ? buf : nullptr;
-        req.body().size = got;
-        req.body().more = !parser.is_done();
-        f.body.append(buf, got);
-      } else {
-        req.body().data = nullptr;
-        req.body().size = 0;
-        req.body().more = false;
-      }
-      http::write(upstream, sr, ec);
+  for (;;) {
+    std::size_t got = 0;
+    if (!parser.is_done()) {
+      req.body().data = buf;
+      req.body().size = sizeof buf;
+      http::read_some(client, client_buf, parser, ec);
       if (ec == http::error::need_buffer) ec = {};
-      FUZZ_CHECK(!ec);
-    } while (!sr.is_done());
+      if (ec) {
+        failed = true;  // 400, 413 or client gone; the model connection is closed
+        break;
+      }
+      got = sizeof buf - req.body().size;
+      if (got == 0 && !parser.is_done()) continue;
+      f.body.append(buf, got);
+    }
+    const bool last = parser.is_done();
+    for (const auto& b : mlsidecar::wire::Frame(head, buf, got, chunked, last).buffers()) {
+      upstream.out.append(static_cast<const char*>(b.data()), b.size());
+    }
+    head = {};
+    if (last) break;
   }
   f.complete = !failed;
   forwarded.push_back(std::move(f));

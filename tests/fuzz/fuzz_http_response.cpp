@@ -14,14 +14,13 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <optional>
 #include <string>
 
 #include "sidecar/buffered_body.h"
 #include "sidecar/http_rules.h"
+#include "sidecar/wire.h"
 #include "tests/fuzz/http_fuzz_support.h"
 
 namespace {
@@ -92,54 +91,50 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   res.keep_alive(keep_alive);
   if (res.find("x-request-id") == res.end()) res.set("x-request-id", "fuzz");
 
-  // ProxySession::relay_response.
-  http::response_serializer<http::buffer_body> sr{res};
-  error_code ec;
-  if (r.bodyless) {
-    res.body().data = nullptr;
-    res.body().more = false;
-    http::write_header(client, sr, ec);
-    FUZZ_CHECK(!ec);
-    r.complete = true;
-  } else {
+  // ProxySession::relay_response: the head serialized before any of the body is read (so that
+  // trailer fields Beast's parser merges into the head never reach the client as head fields),
+  // sent alone at once for a stream of which nothing is buffered, else with the first piece.
+  std::string head_out;
+  mlsidecar::wire::append_response_head(head_out, res);
+  std::string_view head = head_out;
+  const bool chunked = res.chunked();
+  const bool streamed = res_parser->chunked() || !res_parser->content_length();
+  auto send = [&](const mlsidecar::wire::Frame& frame) {
+    for (const auto& b : frame.buffers()) client.out.append(static_cast<const char*>(b.data()), b.size());
+  };
+  r.complete = true;
+  if (r.bodyless || (streamed && up_buf.size() == 0 && !res_parser->is_done())) {
+    client.out.append(head);
+    head = {};
+  }
+  if (!r.bodyless) {
     char buf[kRelaySize];
-    r.complete = true;
-    // The head goes out before the body is read, so that trailer fields Beast's parser merges into
-    // the head never reach the client as head fields (see fuzz_http_request.cpp).
-    http::write_header(client, sr, ec);
-    FUZZ_CHECK(!ec);
-    do {
+    for (;;) {
+      std::size_t got = 0;
       if (!res_parser->is_done()) {
         res.body().data = buf;
         res.body().size = sizeof buf;
+        error_code ec;
         http::read_some(model, up_buf, *res_parser, ec);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {
           r.complete = false;  // 502 if nothing was sent yet, else the client connection is cut
           break;
         }
-        std::size_t got = sizeof buf - res.body().size;
+        got = sizeof buf - res.body().size;
         if (!res_parser->is_done() &&
             !mlsidecar::parse_buffered_body(*res_parser, up_buf, buf, sizeof buf, got)) {
           r.complete = false;
           break;
         }
         if (got == 0 && !res_parser->is_done()) continue;
-        // As the proxy does (fixed there after this target found it): an empty last read must not
-        // reach the serializer as a buffer, or the chunked body ends twice ("0\r\n\r\n0\r\n\r\n").
-        res.body().data = got ? buf : nullptr;
-        res.body().size = got;
-        res.body().more = !res_parser->is_done();
         r.body.append(buf, got);
-      } else {
-        res.body().data = nullptr;
-        res.body().size = 0;
-        res.body().more = false;
       }
-      http::write(client, sr, ec);
-      if (ec == http::error::need_buffer) ec = {};
-      FUZZ_CHECK(!ec);
-    } while (!sr.is_done());
+      const bool last = res_parser->is_done();
+      send(mlsidecar::wire::Frame(head, buf, got, chunked, last));
+      head = {};
+      if (last) break;
+    }
   }
 
   // What the client reads.
@@ -150,6 +145,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   parser.header_limit(std::numeric_limits<std::uint32_t>::max());
   parser.body_limit(kNoBodyLimit);
   if (head_request) parser.skip(true);
+  error_code ec;
   http::read(at_client, buf, parser, ec);
   if (!r.complete) {
     // The relay broke off: the client must not see a complete message unless it is read to the
@@ -166,7 +162,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (got.keep_alive()) FUZZ_CHECK(!parser.need_eof());
   for (http::field hop : {http::field::connection, http::field::keep_alive, http::field::te,
                           http::field::trailer, http::field::upgrade, http::field::proxy_connection}) {
-    // Connection: the serializer's own keep-alive/close marker is the only one allowed.
+    // Connection: the keep-alive/close marker the proxy sets is the only one allowed.
     if (hop == http::field::connection) {
       for (auto it = got.find(hop); it != got.end() && it->name() == hop; ++it) {
         FUZZ_CHECK(beast::iequals(it->value(), "close") || beast::iequals(it->value(), "keep-alive"));

@@ -9,6 +9,7 @@ become a 502 and are never relayed.
 """
 
 import json
+import time
 
 import pytest
 
@@ -293,14 +294,31 @@ def test_response_bytes_beyond_content_length_never_reach_another_request(raw):
 
 def test_broken_chunked_response_body_truncates_the_client_response(raw):
     up, sc = raw
-    up.reset(lambda req, conn: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                               b"3\r\nabc\r\nzz\r\nmore\r\n0\r\n\r\n", close_after_response=True)
+
+    def head_then_broken_body(req, conn):
+        conn.sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        time.sleep(0.3)  # the head is relayed alone, as a stream's head is
+        return b"3\r\nabc\r\nzz\r\nmore\r\n0\r\n\r\n"
+    up.reset(head_then_broken_body, close_after_response=True)
     with RawClient(sc.port) as c:
         c.send(b"GET /x HTTP/1.1\r\n" + H + b"\r\n")
         r = c.read_response()
         # The head was already relayed: the only honest signal left is an incomplete body.
         assert r.status == 200 and not r.complete and b"more" not in r.body, r
         assert c.closed_by_peer(5)
+
+
+def test_broken_chunked_response_read_whole_gets_a_502(raw):
+    up, sc = raw
+    up.reset(lambda req, conn: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               b"3\r\nabc\r\nzz\r\nmore\r\n0\r\n\r\n", close_after_response=True)
+    with RawClient(sc.port) as c:
+        c.send(b"GET /x HTTP/1.1\r\n" + H + b"\r\n")
+        r = c.read_response()
+        # Head and broken body arrived together: nothing was relayed yet, so the client gets a
+        # clean error instead of a truncated 200.
+        assert r.status == 502 and json.loads(r.body)["code"] == "upstream_invalid_response", r
+        assert b"abc" not in r.body
 
 
 def test_truncated_content_length_response_truncates_the_client_response(raw):
