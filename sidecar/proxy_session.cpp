@@ -40,6 +40,8 @@ namespace {
 
 constexpr std::size_t kReadSize = 8 * 1024;
 constexpr std::size_t kRelaySize = 16 * 1024;
+// A last body piece up to this size is copied behind its head: one buffer, one send().
+constexpr std::size_t kCoalesceBytes = 4 * 1024;
 // What the read buffer may hold beyond a full head: one read's worth of pipelined bytes. A line
 // the parser cannot finish (an endless chunk-size line) ends at this bound with a 400.
 constexpr std::size_t kBufferSlack = 64 * 1024;
@@ -144,7 +146,16 @@ class ProxySession final : public ConnectionBase,
   asio::awaitable<Failure> relay_response(bool bodyless);
   asio::awaitable<void> write_raw(std::string text);
   template <class Socket>
-  asio::awaitable<error_code> write_frame(Socket& socket, const wire::Frame& frame);
+  asio::awaitable<std::size_t> write_frame(Socket& socket, const wire::Frame& frame, error_code& ec);
+  // Moves a small last body piece of a message that is not chunked behind the head still to be
+  // sent, so that the write is one buffer; `head` views head_out_.
+  void coalesce_small_body(std::string_view& head, const char* data, std::size_t& size, bool chunked,
+                           bool last) {
+    if (head.empty() || chunked || !last || size == 0 || size > kCoalesceBytes) return;
+    head_out_.append(data, size);
+    head = head_out_;
+    size = 0;
+  }
   void watch_client();
   Failure upstream_failure(const error_code& ec, Failure otherwise) const {
     if (client_gone_) return Failure::client;
@@ -451,9 +462,12 @@ asio::awaitable<Failure> ProxySession::send_request(bool expect_continue) {
       hooks_.request_body(std::string_view(buf, got));
     }
     const bool last = req_->is_done();
+    coalesce_small_body(head, buf, got, chunked, last);
     set_phase(Phase::upstream_wait, config_.upstream_timeout);
-    ec = co_await write_frame(up_->socket, wire::Frame(head, buf, got, chunked, last));
-    if (ec) co_return upstream_failure(ec, Failure::upstream_reset);
+    if (const wire::Frame frame(head, buf, got, chunked, last); !frame.empty()) {
+      co_await write_frame(up_->socket, frame, ec);
+      if (ec) co_return upstream_failure(ec, Failure::upstream_reset);
+    }
     head = {};
     if (last) co_return Failure::none;
   }
@@ -550,20 +564,27 @@ asio::awaitable<Failure> ProxySession::relay_response(bool bodyless) {
       hooks_.response_body(std::string_view(buf, got), Clock::now());
     }
     const bool last = res_->is_done();
+    coalesce_small_body(head, buf, got, chunked, last);
     set_phase(Phase::client_write, config_.idle_timeout);
     response_started_ = true;
-    ec = co_await write_frame(client_, wire::Frame(head, buf, got, chunked, last));
-    if (ec) co_return Failure::client;
+    if (const wire::Frame frame(head, buf, got, chunked, last); !frame.empty()) {
+      co_await write_frame(client_, frame, ec);
+      if (ec) co_return Failure::client;
+    }
     head = {};
     if (last) co_return Failure::none;
   }
 }
 
+// One buffer goes out with send(), several with sendmsg(); a small body is copied behind its head
+// (see coalesce_small_body) so that a typical inference answer is one buffer. Not a coroutine: the
+// caller awaits the write itself, without a frame of its own. `frame` is not empty.
 template <class Socket>
-asio::awaitable<error_code> ProxySession::write_frame(Socket& socket, const wire::Frame& frame) {
-  error_code ec;
-  if (!frame.empty()) co_await asio::async_write(socket, frame.buffers(), redirect(ec));
-  co_return ec;
+asio::awaitable<std::size_t> ProxySession::write_frame(Socket& socket, const wire::Frame& frame,
+                                                        error_code& ec) {
+  const auto buffers = frame.buffers();
+  if (buffers.size() == 1) return asio::async_write(socket, buffers[0], redirect(ec));
+  return asio::async_write(socket, buffers, redirect(ec));
 }
 
 asio::awaitable<void> ProxySession::write_raw(std::string text) {

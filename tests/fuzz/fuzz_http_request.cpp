@@ -93,7 +93,8 @@ bool serve_one(InputStream& client, beast::flat_buffer& client_buf, StringSink& 
       f.body.append(buf, got);
     }
     const bool last = parser.is_done();
-    for (const auto& b : mlsidecar::wire::Frame(head, buf, got, chunked, last).buffers()) {
+    const mlsidecar::wire::Frame frame(head, buf, got, chunked, last);
+    for (const auto& b : frame.buffers()) {
       upstream.out.append(static_cast<const char*>(b.data()), b.size());
     }
     head = {};
