@@ -40,11 +40,11 @@ void append_request_head(std::string& out, const http::request_header<>& head) {
 
 void append_response_head(std::string& out, const http::response_header<>& head) {
   append_version(out, head.version());
-  char code[8];
-  code[0] = ' ';
-  auto end = std::to_chars(code + 1, code + sizeof code, head.result_int()).ptr;
-  *end++ = ' ';
-  out.append(code, end);
+  // Three digits, as received: the proxy refuses a status outside 100-599 (read_response_head).
+  const unsigned status = head.result_int() % 1000;
+  const char code[] = {' ', static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                       static_cast<char>('0' + status % 10), ' '};
+  out.append(code, sizeof code);
   std::string_view reason = head.reason();
   if (reason.empty()) reason = http::obsolete_reason(head.result());
   out += reason;

@@ -49,6 +49,7 @@ bool read_response_head(InputStream& model, beast::flat_buffer& buf, std::option
     http::read_header(model, buf, *res, ec);
     if (ec) return false;
     unsigned status = res->get().result_int();
+    if (status < 100 || status > 599) return false;
     if (status / 100 != 1) break;
     if (status == 101) return false;
   }

@@ -253,6 +253,8 @@ def test_invalid_fields_refused(raw, raw_request):
 BAD_RESPONSES = {
     "status-not-a-number": b"HTTP/1.1 abc OK\r\nContent-Length: 2\r\n\r\nok",
     "status-four-digits": b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok",
+    "status-below-100": b"HTTP/1.1 020 OK\r\nContent-Length: 2\r\n\r\nok",
+    "status-above-599": b"HTTP/1.1 700 OK\r\nContent-Length: 2\r\n\r\nok",
     "not-http": b"FOO\r\n\r\n",
     "http-0.9-body": b"<html>hello</html>\r\n\r\n",
     "cl-and-te": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",

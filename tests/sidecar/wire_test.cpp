@@ -98,14 +98,14 @@ TEST_CASE("a response head keeps the model's reason, or gets the standard one") 
   CHECK(out == beast_head(res));
   CHECK(out == "HTTP/1.1 404 Nope\r\nServer: model\r\nTransfer-Encoding: chunked\r\n\r\n");
 
-  for (unsigned code : {200u, 204u, 304u, 503u, 599u, 100u}) {
+  for (unsigned code : {200u, 204u, 304u, 503u, 599u, 100u, 20u}) {
     http::response<http::string_body> r;
     r.result(code);
     r.version(10);
     out.clear();
     mlsidecar::wire::append_response_head(out, r);
     CHECK(out == beast_head(r));
-    CHECK(out.starts_with("HTTP/1.0 " + std::to_string(code) + " "));
+    CHECK(out.starts_with("HTTP/1.0 " + std::string(code < 100 ? "0" : "") + std::to_string(code) + " "));
   }
 }
 
