@@ -76,7 +76,7 @@ void IoThread::accept_next() {
     });
     return;
   }
-  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept([this](boost::system::error_code ec, net::Socket socket) {
     if (!accepting_) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;

@@ -20,6 +20,8 @@
 #include <optional>
 #include <thread>
 
+#include "sidecar/net.h"
+
 #include "sidecar/state.h"
 #include "sidecar/upstream_pool.h"
 
@@ -69,7 +71,7 @@ class IoThread {
   std::size_t index_;
   SidecarState& state_;
   boost::asio::io_context io_{1};
-  boost::asio::ip::tcp::acceptor acceptor_;
+  net::Acceptor acceptor_;
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer backoff_timer_;
   UpstreamPool pool_;

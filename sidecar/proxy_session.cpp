@@ -6,7 +6,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -67,12 +66,17 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-auto redirect(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+template <class T>
+using Awaitable = asio::awaitable<T, net::Executor>;
+
+auto redirect(error_code& ec) {
+  return asio::redirect_error(asio::use_awaitable_t<net::Executor>{}, ec);
+}
 
 class ProxySession final : public ConnectionBase,
                            public std::enable_shared_from_this<ProxySession> {
  public:
-  ProxySession(IoThread& thread, tcp::socket client)
+  ProxySession(IoThread& thread, net::Socket client)
       : thread_(thread),
         state_(thread.state()),
         config_(state_.config),
@@ -91,7 +95,7 @@ class ProxySession final : public ConnectionBase,
     state_.connections.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  asio::awaitable<void> run();
+  Awaitable<void> run();
 
   void check_deadline(Clock::time_point now) override {
     // A request the model (or the queue) has held for a tick gets its client watched, so that a
@@ -136,17 +140,17 @@ class ProxySession final : public ConnectionBase,
     return relay_.get();
   }
 
-  asio::awaitable<bool> serve_one();
-  asio::awaitable<void> linger();
-  asio::awaitable<Failure> admit(policies::AdmissionPermit& permit);
-  asio::awaitable<bool> refuse_head(const error_code& ec);
-  asio::awaitable<Failure> acquire_upstream();
-  asio::awaitable<Failure> send_request(bool expect_continue);
-  asio::awaitable<Failure> read_response_head(bool head_request);
-  asio::awaitable<Failure> relay_response(bool bodyless);
-  asio::awaitable<void> write_raw(std::string text);
+  Awaitable<bool> serve_one();
+  Awaitable<void> linger();
+  Awaitable<Failure> admit(policies::AdmissionPermit& permit);
+  Awaitable<bool> refuse_head(const error_code& ec);
+  Awaitable<Failure> acquire_upstream();
+  Awaitable<Failure> send_request(bool expect_continue);
+  Awaitable<Failure> read_response_head(bool head_request);
+  Awaitable<Failure> relay_response(bool bodyless);
+  Awaitable<void> write_raw(std::string text);
   template <class Socket>
-  asio::awaitable<std::size_t> write_frame(Socket& socket, const wire::Frame& frame, error_code& ec);
+  Awaitable<std::size_t> write_frame(Socket& socket, const wire::Frame& frame, error_code& ec);
   // Moves a small last body piece of a message that is not chunked behind the head still to be
   // sent, so that the write is one buffer; `head` views head_out_.
   void coalesce_small_body(std::string_view& head, const char* data, std::size_t& size, bool chunked,
@@ -167,8 +171,8 @@ class ProxySession final : public ConnectionBase,
   SidecarState& state_;
   const Config& config_;
   metrics::RequestMetrics::Shard& metrics_;
-  tcp::socket client_;
-  asio::steady_timer queue_timer_;  // a queued request's wait for an admission slot
+  net::Socket client_;
+  net::Timer queue_timer_;  // a queued request's wait for an admission slot
   std::uint64_t wait_seq_ = 0;      // tells a grant for this wait from a late one for an older one
   bool granted_ = false;
   beast::flat_buffer client_buf_;
@@ -190,7 +194,7 @@ class ProxySession final : public ConnectionBase,
   std::uint64_t response_bytes_ = 0;
 };
 
-asio::awaitable<void> ProxySession::run() {
+Awaitable<void> ProxySession::run() {
   for (;;) {
     if (client_buf_.size() == 0) {
       if (state_.stopping.load(std::memory_order_relaxed)) break;
@@ -210,7 +214,7 @@ asio::awaitable<void> ProxySession::run() {
 // After an error answer on a connection whose request was not read to the end: closing at once
 // would make the kernel reset the connection, and the client could lose the answer. So stop
 // sending, then read and discard what the client still sends, for a short bounded time.
-asio::awaitable<void> ProxySession::linger() {
+Awaitable<void> ProxySession::linger() {
   error_code ec;
   client_.shutdown(tcp::socket::shutdown_send, ec);
   set_phase(Phase::client_write, kLingerTime);
@@ -222,7 +226,7 @@ asio::awaitable<void> ProxySession::linger() {
 }
 
 // Answers a request head that could not be read; false: the connection is over.
-asio::awaitable<bool> ProxySession::refuse_head(const error_code& ec) {
+Awaitable<bool> ProxySession::refuse_head(const error_code& ec) {
   using herr = beast::http::error;
   linger_ = !is_connection_error(ec) && !timed_out_;
   if (ec == herr::header_limit) {
@@ -244,7 +248,7 @@ asio::awaitable<bool> ProxySession::refuse_head(const error_code& ec) {
   co_return false;
 }
 
-asio::awaitable<bool> ProxySession::serve_one() {
+Awaitable<bool> ProxySession::serve_one() {
   req_.emplace();
   req_->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
   req_->body_limit(config_.max_body_bytes ? config_.max_body_bytes : kNoBodyLimit);
@@ -377,7 +381,7 @@ asio::awaitable<bool> ProxySession::serve_one() {
 
 // Takes a slot at the model: at once, after a FIFO wait of at most --queue-timeout, or not at all.
 // A grant arrives on the thread that freed the slot and is posted back to this connection's.
-asio::awaitable<Failure> ProxySession::admit(policies::AdmissionPermit& permit) {
+Awaitable<Failure> ProxySession::admit(policies::AdmissionPermit& permit) {
   policies::AdmissionController& controller = *state_.admission;
   const std::uint64_t seq = ++wait_seq_;
   granted_ = false;
@@ -415,7 +419,7 @@ asio::awaitable<Failure> ProxySession::admit(policies::AdmissionPermit& permit) 
   co_return client_gone_ ? Failure::client : Failure::queue_timeout;
 }
 
-asio::awaitable<Failure> ProxySession::acquire_upstream() {
+Awaitable<Failure> ProxySession::acquire_upstream() {
   up_ = thread_.pool().take(Clock::now());
   if (up_) co_return Failure::none;
   up_ = thread_.pool().make();
@@ -429,7 +433,7 @@ asio::awaitable<Failure> ProxySession::acquire_upstream() {
 }
 
 // Writes the request head and relays its body from the client as it arrives.
-asio::awaitable<Failure> ProxySession::send_request(bool expect_continue) {
+Awaitable<Failure> ProxySession::send_request(bool expect_continue) {
   auto& req = req_->get();
   head_out_.clear();
   wire::append_request_head(head_out_, req);
@@ -491,7 +495,7 @@ void ProxySession::watch_client() {
   });
 }
 
-asio::awaitable<Failure> ProxySession::read_response_head(bool head_request) {
+Awaitable<Failure> ProxySession::read_response_head(bool head_request) {
   set_phase(Phase::upstream_wait, config_.upstream_timeout);
   error_code ec;
   for (;;) {
@@ -505,6 +509,8 @@ asio::awaitable<Failure> ProxySession::read_response_head(bool head_request) {
       co_return upstream_failure(ec, Failure::upstream_invalid);
     }
     unsigned status = res_->get().result_int();
+    // Beast takes any three digits; HTTP's status codes are 100-599 (RFC 9110, 15).
+    if (status < 100 || status > 599) co_return Failure::upstream_invalid;
     if (status / 100 != 1) break;
     if (status == 101) co_return Failure::upstream_invalid;  // Upgrade is never forwarded
     // An interim response (103 Early Hints, a stray 100 Continue) is dropped; the final follows.
@@ -517,7 +523,7 @@ asio::awaitable<Failure> ProxySession::read_response_head(bool head_request) {
 // streamed (chunked, text/event-stream) body reaches the client event by event. The head leaves
 // with the first piece of the body already read, or alone at once when the body is a stream of
 // which nothing has arrived yet (an SSE client sees the head before the first token).
-asio::awaitable<Failure> ProxySession::relay_response(bool bodyless) {
+Awaitable<Failure> ProxySession::relay_response(bool bodyless) {
   auto& res = res_->get();
   head_out_.clear();
   wire::append_response_head(head_out_, res);
@@ -580,14 +586,14 @@ asio::awaitable<Failure> ProxySession::relay_response(bool bodyless) {
 // (see coalesce_small_body) so that a typical inference answer is one buffer. Not a coroutine: the
 // caller awaits the write itself, without a frame of its own. `frame` is not empty.
 template <class Socket>
-asio::awaitable<std::size_t> ProxySession::write_frame(Socket& socket, const wire::Frame& frame,
+Awaitable<std::size_t> ProxySession::write_frame(Socket& socket, const wire::Frame& frame,
                                                         error_code& ec) {
   const auto buffers = frame.buffers();
   if (buffers.size() == 1) return asio::async_write(socket, buffers[0], redirect(ec));
   return asio::async_write(socket, buffers, redirect(ec));
 }
 
-asio::awaitable<void> ProxySession::write_raw(std::string text) {
+Awaitable<void> ProxySession::write_raw(std::string text) {
   set_phase(Phase::client_write, config_.idle_timeout);
   error_code ec;
   co_await asio::async_write(client_, asio::buffer(text), redirect(ec));
@@ -597,10 +603,10 @@ asio::awaitable<void> ProxySession::write_raw(std::string text) {
 
 namespace {
 // The coroutine's frame owns the session, so it lives exactly as long as its connection.
-asio::awaitable<void> run_session(std::shared_ptr<ProxySession> session) { co_await session->run(); }
+Awaitable<void> run_session(std::shared_ptr<ProxySession> session) { co_await session->run(); }
 }  // namespace
 
-void start_proxy_session(IoThread& thread, tcp::socket client) {
+void start_proxy_session(IoThread& thread, net::Socket client) {
   error_code ec;
   client.set_option(tcp::no_delay(true), ec);
   asio::co_spawn(thread.io(), run_session(std::make_shared<ProxySession>(thread, std::move(client))),

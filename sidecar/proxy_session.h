@@ -2,13 +2,13 @@
 // connection, relays the response as it arrives, records the request's metrics.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
+#include "sidecar/net.h"
 
 namespace mlsidecar {
 
 class IoThread;
 
 // Starts serving an accepted client connection on `thread` (called on that thread).
-void start_proxy_session(IoThread& thread, boost::asio::ip::tcp::socket client);
+void start_proxy_session(IoThread& thread, net::Socket client);
 
 }  // namespace mlsidecar

@@ -21,7 +21,7 @@ bool still_open(UpstreamConnection& conn) {
 
 }  // namespace
 
-UpstreamPool::UpstreamPool(boost::asio::any_io_executor ex, const Config& config,
+UpstreamPool::UpstreamPool(net::Executor ex, const Config& config,
                            boost::asio::ip::tcp::endpoint upstream)
     : ex_(std::move(ex)), config_(config), upstream_(upstream) {}
 

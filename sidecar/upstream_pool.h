@@ -15,12 +15,13 @@
 #include <vector>
 
 #include "sidecar/config.h"
+#include "sidecar/net.h"
 
 namespace mlsidecar {
 
 struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::any_io_executor ex) : socket(std::move(ex)) {}
-  boost::asio::ip::tcp::socket socket;
+  explicit UpstreamConnection(net::Executor ex) : socket(std::move(ex)) {}
+  net::Socket socket;
   boost::beast::flat_buffer buffer;  // bytes read from the model, not yet parsed
   std::chrono::steady_clock::time_point idle_since{};
   bool reused = false;  // came from the pool (may have been closed by the model meanwhile)
@@ -28,7 +29,7 @@ struct UpstreamConnection {
 
 class UpstreamPool {
  public:
-  UpstreamPool(boost::asio::any_io_executor ex, const Config& config,
+  UpstreamPool(net::Executor ex, const Config& config,
                boost::asio::ip::tcp::endpoint upstream);
 
   // An idle connection that still looks open, or nullptr.
@@ -44,7 +45,7 @@ class UpstreamPool {
   std::size_t idle() const { return idle_.size(); }
 
  private:
-  boost::asio::any_io_executor ex_;
+  net::Executor ex_;
   const Config& config_;
   boost::asio::ip::tcp::endpoint upstream_;
   std::vector<std::unique_ptr<UpstreamConnection>> idle_;  // back = most recently used
