@@ -14,7 +14,8 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/dynamic_body.hpp>
 #include <optional>
 #include <string>
 
@@ -142,7 +143,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   failure_context() = client.out;
   InputStream at_client(client.out, 4096);
   beast::flat_buffer buf;
-  http::response_parser<http::string_body> parser;
+  // A dynamic_body, not a string_body: Boost 1.74's response parser reaches the body's init
+  // (where string_body reserves the whole Content-Length) even after it reported body_limit.
+  http::response_parser<http::basic_dynamic_body<beast::flat_buffer>> parser;
   parser.header_limit(std::numeric_limits<std::uint32_t>::max());
   parser.body_limit(kNoBodyLimit);
   if (head_request) parser.skip(true);
@@ -158,8 +161,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto& got = parser.get();
   FUZZ_CHECK(got.result_int() == r.status);
   FUZZ_CHECK(got.version() == client_version);
-  FUZZ_CHECK(got.body() == r.body);
-  if (r.bodyless) FUZZ_CHECK(got.body().empty());
+  FUZZ_CHECK(beast::buffers_to_string(got.body().data()) == r.body);
+  if (r.bodyless) FUZZ_CHECK(got.body().size() == 0);
   if (got.keep_alive()) FUZZ_CHECK(!parser.need_eof());
   for (http::field hop : {http::field::connection, http::field::keep_alive, http::field::te,
                           http::field::trailer, http::field::upgrade, http::field::proxy_connection}) {
