@@ -37,6 +37,27 @@ std::string column_name(const std::vector<std::string>* names, const std::string
   return base + "[" + std::to_string(i) + "]";
 }
 
+void assign_column_name(std::string& out, const std::vector<std::string>* names,
+                        const std::string& base, std::size_t i) {
+  if (names != nullptr && i < names->size() && !(*names)[i].empty()) {
+    out = (*names)[i];
+    return;
+  }
+  constexpr std::size_t kCached = 1024;  // columns per base whose names are kept (per thread)
+  thread_local std::string cached_base;
+  thread_local std::vector<std::string> cached;
+  if (i >= kCached) {
+    out = column_name(nullptr, base, i);
+    return;
+  }
+  if (cached_base != base) {
+    cached_base = base;
+    cached.clear();
+  }
+  while (cached.size() <= i) cached.push_back(column_name(nullptr, base, cached.size()));
+  out = cached[i];
+}
+
 ReadResult read_rows(const nlohmann::json& rows, const std::string& base,
                      const FeatureNaming& naming, std::vector<FeatureValue>& out) {
   if (!rows.is_array()) return {ReadStatus::unexpected_shape, 0};

@@ -22,6 +22,10 @@ std::string number_text(double x);
 // Name of column `i`: the profile's name when it has one, else "<base>[i]".
 std::string column_name(const std::vector<std::string>* names, const std::string& base,
                         std::size_t i);
+// The same name assigned to `out` (whose buffer is reused): the "<base>[i]" names of the first
+// columns are built once per thread and base, not once per body (32 string builds per V2 body).
+void assign_column_name(std::string& out, const std::vector<std::string>* names,
+                        const std::string& base, std::size_t i);
 
 // Reads rows in the KServe V1 / TF Serving row format: each row an object (keys are features),
 // a list (positional columns) or a scalar (the feature `base`).

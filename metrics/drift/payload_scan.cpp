@@ -70,7 +70,9 @@ bool scan_rows(JsonScanner& s, const std::string& base, const FeatureNaming& nam
       s.begin_array();
       std::size_t i = 0;
       while (s.next_element()) {
-        if (i == column_names.size()) column_names.push_back(column_name(naming.columns, base, i));
+        if (i == column_names.size()) {
+          assign_column_name(column_names.emplace_back(), naming.columns, base, i);
+        }
         if (!push_value(s, column_names[i], 3, out)) return false;
         ++i;
       }
@@ -165,10 +167,9 @@ bool scan_tensor(JsonScanner& s, const FeatureNaming& naming, std::vector<Featur
     auto it = naming.tensor_columns->find(base);
     if (it != naming.tensor_columns->end()) names = &it->second;
   }
-  std::vector<std::string> column_names;
-  column_names.reserve(k);
-  for (std::uint64_t j = 0; j < k; ++j) column_names.push_back(column_name(names, base, j));
-  for (std::size_t i = 0; i < count; ++i) out[data_first + i].name = column_names[i % k];
+  for (std::size_t i = 0; i < count; ++i) {
+    assign_column_name(out[data_first + i].name, names, base, static_cast<std::size_t>(i % k));
+  }
   return true;
 }
 
