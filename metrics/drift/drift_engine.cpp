@@ -141,7 +141,7 @@ void DriftEngine::run() {
         next_compute = clock::now() + settings_.interval;
       }
     }
-    // Busy: every 5 ms (a few hundred samples at most, far below the 1024 slots per queue, and
+    // Busy: every 5 ms (a few hundred samples at most, far below the slots of a queue, and
     // 200 wake-ups a second instead of 1000 on the CPU the I/O threads share).
     idle = drained > 0 ? std::chrono::milliseconds{5}
                        : std::min(idle * 2, std::chrono::milliseconds{50});

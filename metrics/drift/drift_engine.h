@@ -49,9 +49,11 @@ struct DriftSettings {
   double sample_rate = 1.0;                   // --drift-sample-rate (0..1)
   std::size_t max_body = 1 << 20;             // --drift-max-body; larger bodies are skipped+counted
   std::size_t max_features = 256;             // --drift-max-features
-  // Slots per producer: 4096 hold ~0.1 s of samples at 18k requests/s (two bodies each), the
-  // longest the worker was seen waiting for the CPU it shares with a saturated I/O thread.
-  std::size_t queue_capacity = 4096;
+  // Slots per producer: 16384 hold ~0.2 s of samples at 40k requests/s (two bodies each). The
+  // worker was seen waiting 50 ms and more for the CPU it shares with a saturated I/O thread
+  // (4096 slots dropped ~0.03% of samples at 40k requests/s in bench/features). A slot is ~48
+  // bytes; the bodies it holds stay bounded by queue_bytes and the queue's keep budget.
+  std::size_t queue_capacity = 16384;
   std::size_t queue_bytes = 16 << 20;         // bytes of bodies in flight per producer
   PayloadFormat format = PayloadFormat::automatic;  // --drift-format; automatic picks by route
 };
