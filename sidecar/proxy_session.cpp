@@ -39,8 +39,6 @@ namespace {
 
 constexpr std::size_t kReadSize = 8 * 1024;
 constexpr std::size_t kRelaySize = 16 * 1024;
-// A last body piece up to this size is copied behind its head: one buffer, one send().
-constexpr std::size_t kCoalesceBytes = 4 * 1024;
 // What the read buffer may hold beyond a full head: one read's worth of pipelined bytes. A line
 // the parser cannot finish (an endless chunk-size line) ends at this bound with a 400.
 constexpr std::size_t kBufferSlack = 64 * 1024;
@@ -71,6 +69,15 @@ using Awaitable = asio::awaitable<T, net::Executor>;
 
 auto redirect(error_code& ec) {
   return asio::redirect_error(asio::use_awaitable_t<net::Executor>{}, ec);
+}
+
+// One buffer goes out with send(), several with sendmsg() (see wire::absorb_small_body). Not a
+// coroutine: the caller awaits the write itself, without a frame of its own. `frame` is not empty.
+template <class Socket>
+Awaitable<std::size_t> write_frame(Socket& socket, const wire::Frame& frame, error_code& ec) {
+  const auto buffers = frame.buffers();
+  if (buffers.size() == 1) return asio::async_write(socket, buffers[0], redirect(ec));
+  return asio::async_write(socket, buffers, redirect(ec));
 }
 
 class ProxySession final : public ConnectionBase,
@@ -149,17 +156,6 @@ class ProxySession final : public ConnectionBase,
   Awaitable<Failure> read_response_head(bool head_request);
   Awaitable<Failure> relay_response(bool bodyless);
   Awaitable<void> write_raw(std::string text);
-  template <class Socket>
-  Awaitable<std::size_t> write_frame(Socket& socket, const wire::Frame& frame, error_code& ec);
-  // Moves a small last body piece of a message that is not chunked behind the head still to be
-  // sent, so that the write is one buffer; `head` views head_out_.
-  void coalesce_small_body(std::string_view& head, const char* data, std::size_t& size, bool chunked,
-                           bool last) {
-    if (head.empty() || chunked || !last || size == 0 || size > kCoalesceBytes) return;
-    head_out_.append(data, size);
-    head = head_out_;
-    size = 0;
-  }
   void watch_client();
   Failure upstream_failure(const error_code& ec, Failure otherwise) const {
     if (client_gone_) return Failure::client;
@@ -466,7 +462,7 @@ Awaitable<Failure> ProxySession::send_request(bool expect_continue) {
       hooks_.request_body(std::string_view(buf, got));
     }
     const bool last = req_->is_done();
-    coalesce_small_body(head, buf, got, chunked, last);
+    wire::absorb_small_body(head_out_, head, buf, got, chunked, last);
     set_phase(Phase::upstream_wait, config_.upstream_timeout);
     if (const wire::Frame frame(head, buf, got, chunked, last); !frame.empty()) {
       co_await write_frame(up_->socket, frame, ec);
@@ -570,7 +566,7 @@ Awaitable<Failure> ProxySession::relay_response(bool bodyless) {
       hooks_.response_body(std::string_view(buf, got), Clock::now());
     }
     const bool last = res_->is_done();
-    coalesce_small_body(head, buf, got, chunked, last);
+    wire::absorb_small_body(head_out_, head, buf, got, chunked, last);
     set_phase(Phase::client_write, config_.idle_timeout);
     response_started_ = true;
     if (const wire::Frame frame(head, buf, got, chunked, last); !frame.empty()) {
@@ -580,17 +576,6 @@ Awaitable<Failure> ProxySession::relay_response(bool bodyless) {
     head = {};
     if (last) co_return Failure::none;
   }
-}
-
-// One buffer goes out with send(), several with sendmsg(); a small body is copied behind its head
-// (see coalesce_small_body) so that a typical inference answer is one buffer. Not a coroutine: the
-// caller awaits the write itself, without a frame of its own. `frame` is not empty.
-template <class Socket>
-Awaitable<std::size_t> ProxySession::write_frame(Socket& socket, const wire::Frame& frame,
-                                                        error_code& ec) {
-  const auto buffers = frame.buffers();
-  if (buffers.size() == 1) return asio::async_write(socket, buffers[0], redirect(ec));
-  return asio::async_write(socket, buffers, redirect(ec));
 }
 
 Awaitable<void> ProxySession::write_raw(std::string text) {

@@ -52,6 +52,14 @@ void append_response_head(std::string& out, const http::response_header<>& head)
   append_fields(out, head);
 }
 
+void absorb_small_body(std::string& head_storage, std::string_view& head, const char* data,
+                       std::size_t& size, bool chunked, bool last) {
+  if (head.empty() || chunked || !last || size == 0 || size > kAbsorbBytes) return;
+  head_storage.append(data, size);
+  head = head_storage;
+  size = 0;
+}
+
 Frame::Frame(std::string_view head, const char* data, std::size_t size, bool chunked, bool last) {
   static constexpr std::string_view kCrlf = "\r\n";
   static constexpr std::string_view kCrlfLast = "\r\n0\r\n\r\n";

@@ -27,6 +27,15 @@ void append_request_head(std::string& out, const boost::beast::http::request_hea
 // blank line.
 void append_response_head(std::string& out, const boost::beast::http::response_header<>& head);
 
+// A last body piece of at most this many bytes, of a message that is not chunked, is copied behind
+// the head still to be sent (absorb_small_body): one buffer, one send(), for a typical answer.
+inline constexpr std::size_t kAbsorbBytes = 4 * 1024;
+
+// When the piece qualifies (see kAbsorbBytes), appends it to `head_storage`, which `head` views,
+// re-points `head` at the result and sets `size` to 0; otherwise changes nothing.
+void absorb_small_body(std::string& head_storage, std::string_view& head, const char* data,
+                       std::size_t& size, bool chunked, bool last);
+
 // One write's buffers: the part of the head not yet sent, then a body piece framed for the wire.
 // Chunked: "hex\r\n" data "\r\n", and "0\r\n\r\n" after the last piece (never an empty chunk
 // before it, which would end the body early); otherwise the data as is.

@@ -93,6 +93,7 @@ bool serve_one(InputStream& client, beast::flat_buffer& client_buf, StringSink& 
       f.body.append(buf, got);
     }
     const bool last = parser.is_done();
+    mlsidecar::wire::absorb_small_body(head_out, head, buf, got, chunked, last);
     const mlsidecar::wire::Frame frame(head, buf, got, chunked, last);
     for (const auto& b : frame.buffers()) {
       upstream.out.append(static_cast<const char*>(b.data()), b.size());

@@ -133,6 +133,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         r.body.append(buf, got);
       }
       const bool last = res_parser->is_done();
+      mlsidecar::wire::absorb_small_body(head_out, head, buf, got, chunked, last);
       send(mlsidecar::wire::Frame(head, buf, got, chunked, last));
       head = {};
       if (last) break;

@@ -135,3 +135,28 @@ TEST_CASE("a frame carries the head first, and nothing when there is nothing to 
   CHECK(Frame({}, nullptr, 0, true, false).empty());
   CHECK(joined(Frame({}, nullptr, 0, true, true)) == "0\r\n\r\n");
 }
+
+TEST_CASE("a small last piece of a message that is not chunked travels inside its head") {
+  std::string storage = "H\r\n\r\n";
+  std::string_view head = storage;
+  const std::string body = "{\"predictions\":[1]}";
+  std::size_t size = body.size();
+  mlsidecar::wire::absorb_small_body(storage, head, body.data(), size, false, true);
+  CHECK(size == 0);
+  CHECK(head == "H\r\n\r\n" + body);
+  CHECK(joined(Frame(head, body.data(), size, false, true)) == "H\r\n\r\n" + body);
+  CHECK(Frame(head, body.data(), size, false, true).buffers().size() == 1);
+
+  // Left alone: chunked, not the last piece, nothing left of the head, or too large.
+  const std::string big(mlsidecar::wire::kAbsorbBytes + 1, 'b');
+  struct Case { const std::string* data; bool chunked, last, head_sent; };
+  for (const Case& c : {Case{&body, true, true, false}, Case{&body, false, false, false},
+                        Case{&body, false, true, true}, Case{&big, false, true, false}}) {
+    std::string s = "H\r\n\r\n";
+    std::string_view h = c.head_sent ? std::string_view{} : std::string_view{s};
+    std::size_t n = c.data->size();
+    mlsidecar::wire::absorb_small_body(s, h, c.data->data(), n, c.chunked, c.last);
+    CHECK(n == c.data->size());
+    CHECK(s == "H\r\n\r\n");
+  }
+}
