@@ -123,6 +123,18 @@ cpu_ticks() {
   done
   echo "$total"
 }
+
+# thread_ticks PID NAME: CPU clock ticks (user + system) of PID's threads named NAME (their comm,
+# as mlsidecar names them: mlsidecar-io0, mlsidecar-drift, ...).
+thread_ticks() {
+  local total=0 task t
+  for task in /proc/"$1"/task/*; do
+    [[ $(cat "$task/comm" 2>/dev/null) == "$2" ]] || continue
+    t=$(sed 's/^.*) //' "$task/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
 CLK_TCK=$(getconf CLK_TCK)
 
 # rss_kb PID: resident set of PID plus its children, in kB (VmRSS).
@@ -226,6 +238,39 @@ HAPROXY_BIN=${HAPROXY_BIN:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 # The small JSON answer every benchmark request gets (V1 shape; V2 shape under /v2/).
 BENCH_RESPONSE='{"predictions":[0.7310585786300049]}'
 BENCH_RESPONSE_V2='{"model_name":"bench","model_version":"1","outputs":[{"name":"score","shape":[1,1],"datatype":"FP32","data":[0.73105857]}]}'
+
+# bench_v2_body: the V2 request of the drift benchmarks, 32 numeric features in one [1, 32] FP32
+# tensor "x" (the drift reader names them x[0]..x[31]); the same bytes every run.
+bench_v2_body() {
+  python3 -c '
+import json, random
+r = random.Random(7)
+print(json.dumps({"id": "bench", "inputs": [{"name": "x", "shape": [1, 32], "datatype": "FP32",
+      "data": [round(r.gauss(0, 1), 4) for _ in range(32)]}]}, separators=(",", ":")))'
+}
+
+# bench_drift_profile FILE: writes to FILE the drift profile that `mlsidecar profile` makes of a
+# CSV of 5000 rows x 32 standard normal columns named like bench_v2_body's features. On failure
+# prints why (one line) and returns 1.
+bench_drift_profile() {
+  local out=$1 csv=$BENCH_WORK/train.csv
+  if ! "$MLSIDECAR_BIN" profile --help >/dev/null 2>&1; then
+    echo "\`$MLSIDECAR_BIN profile --help\` fails: the drift part is not wired in this binary"
+    return 1
+  fi
+  python3 - "$csv" <<'PY'
+import random, sys
+r = random.Random(11)
+with open(sys.argv[1], "w") as f:
+    f.write(",".join(f"x[{i}]" for i in range(32)) + "\n")
+    for _ in range(5000):
+        f.write(",".join(f"{r.gauss(0, 1):.5f}" for _ in range(32)) + "\n")
+PY
+  if ! "$MLSIDECAR_BIN" profile --input "$csv" --output "$out" >"$BENCH_WORK/profile.log" 2>&1; then
+    echo "\`mlsidecar profile\` failed: $(head -1 "$BENCH_WORK/profile.log")"
+    return 1
+  fi
+}
 
 # nginx_common_conf DIR: directives every nginx instance here shares (paths inside DIR).
 nginx_common_conf() {

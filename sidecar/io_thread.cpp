@@ -1,8 +1,10 @@
 #include "sidecar/io_thread.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <string>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/socket_base.hpp>
@@ -62,7 +64,12 @@ void IoThread::start() {
   accepting_ = true;
   accept_next();
   tick();
-  thread_.emplace([this] { io_.run(); });
+  thread_.emplace([this] {
+    // `top -H` and /proc/PID/task/*/comm tell the threads apart (at most 15 characters).
+    const std::string name = "mlsidecar-io" + std::to_string(index_);
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+    io_.run();
+  });
 }
 
 void IoThread::accept_next() {

@@ -1,5 +1,7 @@
 #include "sidecar/optional_parts.h"
 
+#include <pthread.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -87,6 +89,7 @@ OptionalParts::~OptionalParts() { stop(); }
 void OptionalParts::start() {
   if (impl_->drift) impl_->drift->start();
   impl_->sampler = std::thread([impl = impl_.get()] {
+    pthread_setname_np(pthread_self(), "mlsidecar-sig");
     std::unique_lock lock(impl->mutex);
     while (!impl->wake.wait_for(lock, kSignalPeriod, [impl] { return impl->stop_requested; })) {
       impl->signals->update(std::chrono::steady_clock::now());
