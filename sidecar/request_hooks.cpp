@@ -18,7 +18,8 @@ constexpr std::size_t kLlmRequestPrefix = 64 * 1024;
 // Per-connection state of the body taps; its strings keep their capacity between requests.
 struct RequestHooks::Taps {
   Route route = Route::other;
-  bool drift_sampled = false;
+  bool drift_sampled = false;  // this exchange is a drift sample
+  bool drift_input = false, drift_output = false;  // which of its bodies the profile watches
   bool llm = false;
   bool request_overflow = false, response_overflow = false;
   bool model_aborted = false;
@@ -52,21 +53,22 @@ void RequestHooks::request_started(const RouteInfo& route, Clock::time_point now
   t.request_body.clear();
   t.response_body.clear();
   t.request_overflow = t.response_overflow = t.model_aborted = false;
-  t.drift_sampled = false;
   t.drift_sampled = state_.drift &&
                     (route.route == Route::predict || route.route == Route::infer ||
                      route.route == Route::generate) &&
                     state_.drift->should_sample(thread_);
+  t.drift_input = t.drift_sampled && state_.drift->watches(drift::Direction::input);
+  t.drift_output = t.drift_sampled && state_.drift->watches(drift::Direction::output);
   t.llm = state_.llm && route.route == Route::generate;
-  t.request_cap = t.drift_sampled ? state_.config.drift_max_body : t.llm ? kLlmRequestPrefix : 0;
+  t.request_cap = t.drift_input ? state_.config.drift_max_body : t.llm ? kLlmRequestPrefix : 0;
   if (t.llm && t.request_cap < kLlmRequestPrefix) t.request_cap = kLlmRequestPrefix;
-  t.response_cap = t.drift_sampled ? state_.config.drift_max_body : 0;
+  t.response_cap = t.drift_output ? state_.config.drift_max_body : 0;
 }
 
 void RequestHooks::request_body(std::string_view bytes) {
   if (!taps_ || taps_->request_cap == 0) return;
   Taps& t = *taps_;
-  if (t.llm && !t.drift_sampled) {
+  if (t.llm && !t.drift_input) {
     // The LLM tap reads a prefix; a cut body still names the model.
     std::size_t room = t.request_cap - std::min(t.request_cap, t.request_body.size());
     t.request_body.append(bytes.substr(0, room));
@@ -97,7 +99,7 @@ void RequestHooks::response_body(std::string_view bytes, Clock::time_point now) 
   if (!taps_) return;
   Taps& t = *taps_;
   if (t.tap_active) t.tap.on_body(bytes, now);
-  if (t.drift_sampled) Taps::append(t.response_body, bytes, t.response_cap, t.response_overflow);
+  if (t.drift_output) Taps::append(t.response_body, bytes, t.response_cap, t.response_overflow);
 }
 
 void RequestHooks::response_aborted() {
@@ -126,16 +128,15 @@ void RequestHooks::request_finished(const metrics::RequestSample& sample, bool c
   }
   // Only complete exchanges the model accepted: a 4xx body says nothing about the data it sees.
   if (t.drift_sampled && sample.status / 100 == 2 && !client_aborted && !t.model_aborted) {
-    if (t.request_overflow) {
-      state_.drift->count_too_large(thread_);
-    } else if (!t.request_body.empty()) {
-      state_.drift->offer(thread_, drift::Direction::input, t.route, t.request_body);
-    }
-    if (t.response_overflow) {
-      state_.drift->count_too_large(thread_);
-    } else if (!t.response_body.empty()) {
-      state_.drift->offer(thread_, drift::Direction::output, t.route, t.response_body);
-    }
+    auto hand_over = [&](drift::Direction direction, bool overflow, const std::string& body) {
+      if (overflow) {
+        state_.drift->count_too_large(thread_);
+      } else if (!body.empty()) {
+        state_.drift->offer(thread_, direction, t.route, body);
+      }
+    };
+    if (t.drift_input) hand_over(drift::Direction::input, t.request_overflow, t.request_body);
+    if (t.drift_output) hand_over(drift::Direction::output, t.response_overflow, t.response_body);
   }
   (void)sample;
   (void)now;

@@ -14,7 +14,8 @@
 // producers p, each by one thread; they never block, allocate only when a queue slot has to grow,
 // and never throw. Collect(), drift_json(), compute_now(), start() and stop() may be called from
 // any thread. Members: state_mutex_ guards the windows and the reader scratch (worker and
-// compute_now()); snapshot_mutex_ guards snapshot_; counters are atomics.
+// compute_now()); snapshot_mutex_ guards snapshot_; counters are atomics (the worker's are
+// written under state_mutex_ only, so with a plain load and store).
 #pragma once
 
 #include <atomic>
@@ -74,6 +75,11 @@ class DriftEngine : public prometheus::Collectable {
 
   // Hot path (I/O thread `producer`, 0..producers-1): never blocks, never throws.
   bool should_sample(std::size_t producer) noexcept;
+  // Whether the profile has a feature of this direction: the proxy copies and offers only the
+  // bodies of a watched direction (a profile of inputs costs no response copies).
+  bool watches(Direction direction) const noexcept {
+    return !by_direction_[static_cast<std::size_t>(direction)].empty();
+  }
   // Copies `body` into the producer's queue. False, and counted, when the body is over max_body
   // (mlsidecar_drift_skipped_total{reason="too_large"}) or the queue is full
   // (mlsidecar_drift_dropped_samples_total). Responses are offered with Direction::output.

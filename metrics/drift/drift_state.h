@@ -36,7 +36,7 @@ struct DriftEngine::FeatureState {
         numeric(p.kind == FeatureKind::numeric),
         ref_ratios(p.cell_ratios()),
         values(numeric ? window : 1),
-        cells(numeric ? 1 : window),
+        cells(window),
         window_counts(ref_ratios.size(), 0),
         cell_observations(std::make_unique<std::atomic<std::uint64_t>[]>(ref_ratios.size())) {
     for (std::size_t i = 0; i < ref_ratios.size(); ++i) labels.push_back(p.cell_label(i));
@@ -46,7 +46,9 @@ struct DriftEngine::FeatureState {
   std::vector<double> ref_ratios;
   std::vector<std::string> labels;
   DriftWindow<double> values;        // numeric features
-  DriftWindow<std::uint32_t> cells;  // categorical features: category cell per value
+  // The cell (bin or category) of each value in the window, in step with `values` for numeric
+  // features, so that an evicted value's bin is known without searching the edges again.
+  DriftWindow<std::uint32_t> cells;
   // Values per cell currently in the window, kept as values enter and leave it, so that the
   // binned statistics need no pass over the window.
   std::vector<std::uint32_t> window_counts;

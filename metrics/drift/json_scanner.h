@@ -212,31 +212,49 @@ class JsonScanner {
   }
 
   // JSON number grammar; integers that fit int64/uint64 convert as nlohmann converts them (to
-  // the nearest double, -0 as +0), the rest through from_chars (correctly rounded, like strtod).
-  // Overflow and underflow fail: the full parser decides those.
+  // the nearest double, -0 as +0), the rest correctly rounded, like strtod: a decimal whose
+  // digits fit 2^53 and whose power of ten is at most 22 either way is one exact multiply or
+  // divide of two exact doubles (Clinger's fast path; one IEEE operation rounds correctly), and
+  // everything else goes through from_chars. Overflow and underflow fail: the full parser
+  // decides those.
   bool number(double& out) {
     const char* start = p_;
     const bool negative = p_ != end_ && *p_ == '-';
     if (negative) ++p_;
     if (p_ == end_ || !is_digit(*p_)) return fail();
+    std::uint64_t digits = 0;  // every mantissa digit, while there are at most 19 of them
+    int count = 0;
+    int exponent = 0;  // the power of ten that `digits` is to be scaled by
+    auto take = [&](char c) {
+      if (++count <= 19) digits = digits * 10 + static_cast<unsigned>(c - '0');
+    };
     if (*p_ == '0') {
       ++p_;
     } else {
-      while (p_ != end_ && is_digit(*p_)) ++p_;
+      while (p_ != end_ && is_digit(*p_)) take(*p_++);
     }
     bool integer = true;
     if (p_ != end_ && *p_ == '.') {
       integer = false;
       ++p_;
       if (p_ == end_ || !is_digit(*p_)) return fail();
-      while (p_ != end_ && is_digit(*p_)) ++p_;
+      while (p_ != end_ && is_digit(*p_)) {
+        take(*p_++);
+        --exponent;
+      }
     }
     if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
       integer = false;
       ++p_;
-      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      bool minus = false;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) minus = *p_++ == '-';
       if (p_ == end_ || !is_digit(*p_)) return fail();
-      while (p_ != end_ && is_digit(*p_)) ++p_;
+      int e = 0;
+      while (p_ != end_ && is_digit(*p_)) {
+        if (e < 100000) e = e * 10 + (*p_ - '0');
+        ++p_;
+      }
+      exponent += minus ? -e : e;
     }
     if (integer) {
       if (negative) {
@@ -254,6 +272,16 @@ class JsonScanner {
           return true;
         }
       }
+    } else if (count <= 19 && digits <= (std::uint64_t{1} << 53) && exponent >= -22 &&
+               exponent <= 22) {
+      static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                          1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                          1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+      const double mantissa = static_cast<double>(digits);  // exact: at most 2^53
+      const double value =
+          exponent < 0 ? mantissa / kPow10[-exponent] : mantissa * kPow10[exponent];
+      out = negative ? -value : value;
+      return true;
     }
     auto [ptr, ec] = std::from_chars(start, p_, out);
     return (ec == std::errc() && ptr == p_) || fail();

@@ -37,25 +37,26 @@ std::string column_name(const std::vector<std::string>* names, const std::string
   return base + "[" + std::to_string(i) + "]";
 }
 
-void assign_column_name(std::string& out, const std::vector<std::string>* names,
-                        const std::string& base, std::size_t i) {
-  if (names != nullptr && i < names->size() && !(*names)[i].empty()) {
-    out = (*names)[i];
-    return;
-  }
-  constexpr std::size_t kCached = 1024;  // columns per base whose names are kept (per thread)
+const std::vector<std::string>& generated_column_names(const std::string& base, std::size_t k) {
   thread_local std::string cached_base;
   thread_local std::vector<std::string> cached;
-  if (i >= kCached) {
-    out = column_name(nullptr, base, i);
-    return;
-  }
   if (cached_base != base) {
     cached_base = base;
     cached.clear();
   }
-  while (cached.size() <= i) cached.push_back(column_name(nullptr, base, cached.size()));
-  out = cached[i];
+  while (cached.size() < k) cached.push_back(column_name(nullptr, base, cached.size()));
+  return cached;
+}
+
+void assign_column_name(std::string& out, const std::vector<std::string>* names,
+                        const std::string& base, std::size_t i) {
+  if (names != nullptr && i < names->size() && !(*names)[i].empty()) {
+    out = (*names)[i];
+  } else if (i >= kCachedColumns) {
+    out = column_name(nullptr, base, i);
+  } else {
+    out = generated_column_names(base, i + 1)[i];
+  }
 }
 
 ReadResult read_rows(const nlohmann::json& rows, const std::string& base,

@@ -23,9 +23,14 @@ std::string number_text(double x);
 std::string column_name(const std::vector<std::string>* names, const std::string& base,
                         std::size_t i);
 // The same name assigned to `out` (whose buffer is reused): the "<base>[i]" names of the first
-// columns are built once per thread and base, not once per body (32 string builds per V2 body).
+// kCachedColumns columns are built once per thread and base, not once per body (32 string builds
+// per V2 body).
 void assign_column_name(std::string& out, const std::vector<std::string>* names,
                         const std::string& base, std::size_t i);
+inline constexpr std::size_t kCachedColumns = 1024;
+// The names "<base>[0]".."<base>[k-1]" (k <= kCachedColumns), kept per thread until the next call
+// with another base; the reference is valid until then.
+const std::vector<std::string>& generated_column_names(const std::string& base, std::size_t k);
 
 // Reads rows in the KServe V1 / TF Serving row format: each row an object (keys are features),
 // a list (positional columns) or a scalar (the feature `base`).

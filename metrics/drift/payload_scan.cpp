@@ -38,7 +38,7 @@ bool push_value(JsonScanner& s, std::string_view name, int depth, std::vector<Fe
   Scalar scalar;
   if (!s.value(scalar, depth)) return false;
   FeatureValue& v = out.emplace_back();
-  v.name.assign(name);
+  if (!name.empty()) v.name.assign(name);
   fill(v, scalar);
   return true;
 }
@@ -88,15 +88,22 @@ bool scan_rows(JsonScanner& s, const std::string& base, const FeatureNaming& nam
 // deep, no objects). The values are appended unnamed.
 bool scan_data(JsonScanner& s, std::vector<FeatureValue>& out, int depth) {
   if (depth > 8) return false;
-  if (s.peek_is('[')) {
-    s.begin_array();
-    while (s.next_element()) {
-      if (!scan_data(s, out, depth + 1)) return false;
-    }
-    return s.ok();
-  }
   if (s.peek_is('{')) return false;
-  return push_value(s, {}, depth + 3, out);
+  if (!s.peek_is('[')) return push_value(s, {}, depth + 3, out);
+  s.begin_array();
+  // The scalars of this array are read here rather than one call deeper (the usual flat tensor
+  // is nothing but scalars); they are at depth + 1, within the same limit.
+  Scalar scalar;
+  while (s.next_element()) {
+    if (s.peek_is('[') || depth + 1 > 8) {
+      if (!scan_data(s, out, depth + 1)) return false;
+    } else if (s.peek_is('{') || !s.value(scalar, depth + 4)) {
+      return false;
+    } else {
+      fill(out.emplace_back(), scalar);
+    }
+  }
+  return s.ok();
 }
 
 struct Shape {
@@ -167,8 +174,18 @@ bool scan_tensor(JsonScanner& s, const FeatureNaming& naming, std::vector<Featur
     auto it = naming.tensor_columns->find(base);
     if (it != naming.tensor_columns->end()) names = &it->second;
   }
-  for (std::size_t i = 0; i < count; ++i) {
-    assign_column_name(out[data_first + i].name, names, base, static_cast<std::size_t>(i % k));
+  if (k > kCachedColumns) {
+    for (std::size_t i = 0; i < count; ++i) {
+      assign_column_name(out[data_first + i].name, names, base, static_cast<std::size_t>(i % k));
+    }
+    return true;
+  }
+  // One look-up of the generated names per tensor, not per value.
+  const std::vector<std::string>& generated = generated_column_names(base, k);
+  for (std::size_t i = 0, column = 0; i < count; ++i) {
+    const bool named = names != nullptr && column < names->size() && !(*names)[column].empty();
+    out[data_first + i].name = named ? (*names)[column] : generated[column];
+    if (++column == k) column = 0;
   }
   return true;
 }

@@ -316,3 +316,32 @@ def test_bodies_over_max_body_are_counted_as_too_large(echo_sidecar):
     # Request and response are both over the limit.
     wait_metric(sc, "mlsidecar_drift_skipped_total", lambda v: v == before + 2, timeout=5,
                 reason="too_large")
+
+
+def test_a_profile_of_inputs_only_reads_no_responses(stack, tmp_path_factory):
+    """With no output feature in the profile, responses are neither copied nor read: the echoed
+    bodies (requests, not `predictions`) would otherwise count as unexpected_shape."""
+    doc = dict(stack["profile"])
+    doc["features"] = [f for f in doc["features"] if f["direction"] == "input"]
+    assert doc["features"] and len(doc["features"]) < len(stack["profile"]["features"])
+    profile = tmp_path_factory.mktemp("inputs-only") / "profile.json"
+    profile.write_text(json.dumps(doc))
+    echo = EchoModel()
+    try:
+        with Sidecar(upstream_port=echo.port, extra_args=[
+                "--threads", "1", "--drift-profile", str(profile), "--drift-interval", "1s"]) as sc:
+            body = json.dumps({"instances": [[0.5] * 8, [1.5] * 8]}).encode()
+            for _ in range(20):
+                status, _, got = http_request(sc.port, "POST", "/v1/models/%s:predict" % MODEL,
+                                              body, {"Content-Type": "application/json"})
+                assert status == 200 and got == body
+            wait_metric(sc, "mlsidecar_drift_samples_total", lambda v: v == 20, timeout=10,
+                        direction="input")
+            wait_drift_computation(sc)
+            m = sc.scrape_settled()
+            assert metric_value(m, "mlsidecar_drift_samples_total", direction="output") == 0
+            assert metric_sum(m, "mlsidecar_drift_skipped_total") == 0
+            assert metric_value(m, "mlsidecar_drift_window_samples", feature="f0",
+                                direction="input") == 40
+    finally:
+        echo.close()

@@ -2,12 +2,14 @@
 // counters read back the way a user reads them (Collect() and /drift).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <prometheus/metric_family.h>
 #include <nlohmann/json.hpp>
@@ -214,6 +216,40 @@ TEST_CASE("engine: features past --drift-max-features are ignored and counted") 
   CHECK(series(e, "mlsidecar_drift_window_samples", {{"feature", "x"}}) == 1);
   CHECK(std::isnan(series(e, "mlsidecar_drift_window_samples", {{"feature", "color"}})));
   CHECK(series(e, "mlsidecar_drift_untracked_values_total", {}) == 1);
+}
+
+TEST_CASE("engine: only a direction with a profile feature is watched") {
+  DriftEngine both(small_settings(), 1, test_profile());
+  CHECK(both.watches(Direction::input));
+  CHECK(both.watches(Direction::output));
+  ReferenceProfile inputs = test_profile();
+  inputs.features.pop_back();  // "predictions", the only output
+  DriftEngine in_only(small_settings(), 1, inputs);
+  CHECK(in_only.watches(Direction::input));
+  CHECK_FALSE(in_only.watches(Direction::output));
+}
+
+TEST_CASE("reference profile: bin_of is the upper bound of the value among the edges") {
+  // The count of edges <= x used for short edge lists must agree with a binary search, on the
+  // edges themselves, between them, beyond them and at -0.0; and for long lists too.
+  for (std::size_t n : {std::size_t{1}, std::size_t{9}, std::size_t{32}, std::size_t{33},
+                        std::size_t{100}}) {
+    FeatureProfile f;
+    f.kind = FeatureKind::numeric;
+    for (std::size_t i = 0; i < n; ++i) f.edges.push_back(static_cast<double>(i) - 4.0);
+    std::vector<double> xs = {-1e300, 1e300, -0.0, 0.0};
+    for (double e : f.edges) {
+      xs.push_back(e);
+      xs.push_back(std::nextafter(e, -1e9));
+      xs.push_back(e + 0.5);
+    }
+    for (double x : xs) {
+      INFO("edges " << n << ", x " << x);
+      const auto expected = static_cast<std::size_t>(
+          std::upper_bound(f.edges.begin(), f.edges.end(), x) - f.edges.begin());
+      CHECK(f.bin_of(x) == expected);
+    }
+  }
 }
 
 TEST_CASE("engine: the worker computes on its interval and stops") {

@@ -4,12 +4,14 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "metrics/drift/json_scanner.h"
 #include "metrics/drift/json_values.h"
 #include "metrics/drift/payload.h"
 #include "metrics/drift/payload_scan.h"
@@ -37,8 +39,8 @@ ReadResult read_public(Reader reader, std::string_view body, Direction d, const 
   return read_tf_serving(body, d, n, out);
 }
 
-ReadResult read_document(Reader reader, std::string_view body, Direction d,
-                         const FeatureNaming& n, std::vector<FeatureValue>& out) {
+ReadResult read_document(Reader reader, std::string_view body, Direction d, const FeatureNaming& n,
+                         std::vector<FeatureValue>& out) {
   switch (reader) {
     case Reader::v1:
       return detail::read_kserve_v1_document(body, d, n, out);
@@ -75,9 +77,8 @@ int check_same(Reader reader, const std::string& body) {
         INFO("value " << i << ": " << fast[i].name << " vs " << full[i].name);
         REQUIRE(same_value(fast[i], full[i]));
       }
-      const auto r = reader == Reader::v2
-                         ? detail::scan_open_inference_v2(body, d, naming, scanned)
-                         : detail::scan_rows_document(body, d, naming, scanned);
+      const auto r = reader == Reader::v2 ? detail::scan_open_inference_v2(body, d, naming, scanned)
+                                          : detail::scan_rows_document(body, d, naming, scanned);
       if (r) {
         ++answered;
         REQUIRE(r->status == ReadStatus::ok);
@@ -206,4 +207,49 @@ TEST_CASE("scanner: the same values as the document readers on mutated bodies") 
   // Some mutations stay well-formed (a digit for a digit), so the fast path is exercised too.
   CHECK(answered > 200);
   CHECK(answered < reads);
+}
+
+TEST_CASE("scanner: numbers are the doubles strtod gives, bit for bit") {
+  // The fast decimal path (digits up to 2^53, powers of ten up to 22) and the from_chars path
+  // must both round as strtod does; the forms cover both sides of every limit of the fast path.
+  std::mt19937_64 rng(20261203);
+  std::vector<std::string> texts = {"0.1",
+                                    "-0.0",
+                                    "0.0",
+                                    "1e22",
+                                    "1e23",
+                                    "1e-22",
+                                    "1e-23",
+                                    "9007199254740992.5",
+                                    "9007199254740993.0",
+                                    "0.30000000000000004",
+                                    "123456789012345678.9",
+                                    "1.7976931348623157e308",
+                                    "2.2250738585072014e-308",
+                                    "0.000000000000000000001",
+                                    "-12.5E+3",
+                                    "7e0",
+                                    "1.000000000000000000001"};
+  std::uniform_int_distribution<int> digit_count(1, 22), exp(-30, 30), coin(0, 3);
+  for (int i = 0; i < 20000; ++i) {
+    std::string t = coin(rng) == 0 ? "-" : "";
+    const int n = digit_count(rng);
+    const int point = std::uniform_int_distribution<int>(1, n)(rng);
+    for (int d = 0; d < n; ++d) {
+      if (d == point) t += '.';
+      t += static_cast<char>('0' + (d == 0 && n > 1 && point > 1 ? 1 + rng() % 9 : rng() % 10));
+    }
+    if (point == n) t += ".5";
+    if (coin(rng) == 0) t += "e" + std::to_string(exp(rng));
+    texts.push_back(t);
+  }
+  for (const std::string& t : texts) {
+    INFO(t);
+    detail::JsonScanner s(t);
+    detail::JsonScanner::Scalar v;
+    REQUIRE(s.value(v, 1));
+    REQUIRE(v.kind == detail::JsonScanner::Scalar::Kind::number);
+    const double expected = std::strtod(t.c_str(), nullptr);
+    CHECK(std::memcmp(&v.number, &expected, sizeof expected) == 0);
+  }
 }
