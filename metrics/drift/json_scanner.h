@@ -12,6 +12,7 @@
 #pragma once
 
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <system_error>
@@ -57,6 +58,32 @@ class JsonScanner {
 
   // The container just closed normally (the last next_key/next_element returned false).
   bool ok() const { return ok_; }
+
+  // Inside an array: reads the elements that are numbers, handing each to on_number(double), up
+  // to the first element that is not one (left unread, for next_element() and value()) or to the
+  // closing bracket (read: then `closed` is set, as next_element() would have returned false).
+  // The usual tensor is a flat list of numbers; this skips the general per-element dispatch.
+  template <typename OnNumber>
+  bool numbers(OnNumber&& on_number, bool& closed) {
+    closed = false;
+    for (;;) {
+      const char* const mark = p_;
+      const bool mark_first = first_;
+      if (!enter_member(']')) {
+        closed = ok_;
+        return ok_;
+      }
+      skip_ws();
+      if (p_ == end_ || (*p_ != '-' && !is_digit(*p_))) {
+        p_ = mark;  // only whitespace and a comma were read: the element is read again later
+        first_ = mark_first;
+        return true;
+      }
+      double x = 0.0;
+      if (!number(x)) return false;
+      on_number(x);
+    }
+  }
 
   // Reads a scalar; an array or object is skipped (validated) and reported as composite.
   bool value(Scalar& out, int depth) {
@@ -211,63 +238,70 @@ class JsonScanner {
     return false;
   }
 
-  // JSON number grammar; integers that fit int64/uint64 convert as nlohmann converts them (to
-  // the nearest double, -0 as +0), the rest correctly rounded, like strtod: a decimal whose
-  // digits fit 2^53 and whose power of ten is at most 22 either way is one exact multiply or
-  // divide of two exact doubles (Clinger's fast path; one IEEE operation rounds correctly), and
-  // everything else goes through from_chars. Overflow and underflow fail: the full parser
-  // decides those.
+  // JSON number grammar. Integers convert as nlohmann converts them (to int64 when negative,
+  // uint64 otherwise, then to the nearest double, so -0 is +0); other numbers are correctly
+  // rounded, like strtod: a decimal whose digits fit 2^53 and whose power of ten is at most 22
+  // either way is one exact multiply or divide of two exact doubles (Clinger's fast path; one
+  // IEEE operation rounds correctly); the rest go through from_chars. Overflow and underflow
+  // fail: the full parser decides those.
   bool number(double& out) {
-    const char* start = p_;
-    const bool negative = p_ != end_ && *p_ == '-';
-    if (negative) ++p_;
-    if (p_ == end_ || !is_digit(*p_)) return fail();
-    std::uint64_t digits = 0;  // every mantissa digit, while there are at most 19 of them
-    int count = 0;
-    int exponent = 0;  // the power of ten that `digits` is to be scaled by
-    auto take = [&](char c) {
-      if (++count <= 19) digits = digits * 10 + static_cast<unsigned>(c - '0');
-    };
-    if (*p_ == '0') {
-      ++p_;
+    const char* p = p_;
+    const char* const end = end_;
+    const char* const start = p;
+    const bool negative = p != end && *p == '-';
+    if (negative) ++p;
+    if (p == end || !is_digit(*p)) return fail();
+    // Every mantissa digit; it wraps past 19 digits, when it is no longer used.
+    std::uint64_t digits = 0;
+    const char* const integer_start = p;
+    if (*p == '0') {
+      ++p;
     } else {
-      while (p_ != end_ && is_digit(*p_)) take(*p_++);
+      while (p != end && is_digit(*p)) digits = digits * 10 + static_cast<unsigned>(*p++ - '0');
     }
+    std::ptrdiff_t count = p - integer_start;
+    std::ptrdiff_t exponent = 0;  // the power of ten that `digits` is to be scaled by
     bool integer = true;
-    if (p_ != end_ && *p_ == '.') {
+    if (p != end && *p == '.') {
       integer = false;
-      ++p_;
-      if (p_ == end_ || !is_digit(*p_)) return fail();
-      while (p_ != end_ && is_digit(*p_)) {
-        take(*p_++);
-        --exponent;
-      }
+      const char* const fraction_start = ++p;
+      while (p != end && is_digit(*p)) digits = digits * 10 + static_cast<unsigned>(*p++ - '0');
+      if (p == fraction_start) return fail();
+      count += p - fraction_start;
+      exponent = -(p - fraction_start);
     }
-    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+    if (p != end && (*p == 'e' || *p == 'E')) {
       integer = false;
-      ++p_;
+      ++p;
       bool minus = false;
-      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) minus = *p_++ == '-';
-      if (p_ == end_ || !is_digit(*p_)) return fail();
-      int e = 0;
-      while (p_ != end_ && is_digit(*p_)) {
-        if (e < 100000) e = e * 10 + (*p_ - '0');
-        ++p_;
+      if (p != end && (*p == '+' || *p == '-')) minus = *p++ == '-';
+      if (p == end || !is_digit(*p)) return fail();
+      std::ptrdiff_t e = 0;
+      while (p != end && is_digit(*p)) {
+        if (e < 100000) e = e * 10 + (*p - '0');
+        ++p;
       }
       exponent += minus ? -e : e;
     }
+    p_ = p;
     if (integer) {
+      // Up to 18 digits fit int64 either way; longer integers take from_chars' range checks.
+      if (count <= 18) {
+        out = negative ? static_cast<double>(-static_cast<std::int64_t>(digits))
+                       : static_cast<double>(digits);
+        return true;
+      }
       if (negative) {
         std::int64_t i = 0;
-        auto [ptr, ec] = std::from_chars(start, p_, i);
-        if (ec == std::errc() && ptr == p_) {
+        auto [ptr, ec] = std::from_chars(start, p, i);
+        if (ec == std::errc() && ptr == p) {
           out = static_cast<double>(i);
           return true;
         }
       } else {
         std::uint64_t u = 0;
-        auto [ptr, ec] = std::from_chars(start, p_, u);
-        if (ec == std::errc() && ptr == p_) {
+        auto [ptr, ec] = std::from_chars(start, p, u);
+        if (ec == std::errc() && ptr == p) {
           out = static_cast<double>(u);
           return true;
         }
@@ -283,8 +317,8 @@ class JsonScanner {
       out = negative ? -value : value;
       return true;
     }
-    auto [ptr, ec] = std::from_chars(start, p_, out);
-    return (ec == std::errc() && ptr == p_) || fail();
+    auto [ptr, ec] = std::from_chars(start, p, out);
+    return (ec == std::errc() && ptr == p) || fail();
   }
 
   const char* p_;

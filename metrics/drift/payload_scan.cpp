@@ -92,7 +92,20 @@ bool scan_data(JsonScanner& s, std::vector<FeatureValue>& out, int depth) {
   if (!s.peek_is('[')) return push_value(s, {}, depth + 3, out);
   s.begin_array();
   // The scalars of this array are read here rather than one call deeper (the usual flat tensor
-  // is nothing but scalars); they are at depth + 1, within the same limit.
+  // is nothing but numbers, read by the scanner's own loop); they are at depth + 1, within the
+  // same limit.
+  if (depth + 1 <= 8) {
+    bool closed = false;
+    const bool read = s.numbers(
+        [&out](double x) {
+          FeatureValue& v = out.emplace_back();
+          v.type = FeatureValue::Type::number;
+          v.number = x;
+        },
+        closed);
+    if (!read) return false;
+    if (closed) return true;
+  }
   Scalar scalar;
   while (s.next_element()) {
     if (s.peek_is('[') || depth + 1 > 8) {

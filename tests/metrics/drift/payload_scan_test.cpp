@@ -3,7 +3,9 @@
 // what the document reader gives; and the scanner must actually answer for the usual bodies.
 #include <catch2/catch.hpp>
 
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -209,6 +211,22 @@ TEST_CASE("scanner: the same values as the document readers on mutated bodies") 
   CHECK(answered < reads);
 }
 
+namespace {
+
+// The double the scanner reads from `text` (a whole JSON number).
+double scanned_number(const std::string& text) {
+  detail::JsonScanner s(text);
+  detail::JsonScanner::Scalar v;
+  REQUIRE(s.value(v, 1));
+  REQUIRE(v.kind == detail::JsonScanner::Scalar::Kind::number);
+  REQUIRE(s.at_end());
+  return v.number;
+}
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+}  // namespace
+
 TEST_CASE("scanner: numbers are the doubles strtod gives, bit for bit") {
   // The fast decimal path (digits up to 2^53, powers of ten up to 22) and the from_chars path
   // must both round as strtod does; the forms cover both sides of every limit of the fast path.
@@ -245,11 +263,44 @@ TEST_CASE("scanner: numbers are the doubles strtod gives, bit for bit") {
   }
   for (const std::string& t : texts) {
     INFO(t);
-    detail::JsonScanner s(t);
-    detail::JsonScanner::Scalar v;
-    REQUIRE(s.value(v, 1));
-    REQUIRE(v.kind == detail::JsonScanner::Scalar::Kind::number);
-    const double expected = std::strtod(t.c_str(), nullptr);
-    CHECK(std::memcmp(&v.number, &expected, sizeof expected) == 0);
+    CHECK(same_bits(scanned_number(t), std::strtod(t.c_str(), nullptr)));
+  }
+}
+
+TEST_CASE("scanner: integers convert as nlohmann converts them") {
+  // Negative integers through int64, the others through uint64, then to double (so -0 is +0);
+  // beyond their range, correctly rounded like any other number.
+  std::mt19937_64 rng(31);
+  std::vector<std::string> texts = {"0",
+                                    "-0",
+                                    "9007199254740993",
+                                    "-9007199254740993",
+                                    "999999999999999999",
+                                    "-999999999999999999",
+                                    "9223372036854775807",
+                                    "-9223372036854775808",
+                                    "-9223372036854775809",
+                                    "18446744073709551615",
+                                    "18446744073709551616",
+                                    "123456789012345678901234"};
+  for (int i = 0; i < 20000; ++i) {
+    std::string t = rng() % 2 ? "-" : "";
+    const int n = 1 + static_cast<int>(rng() % 21);
+    t += static_cast<char>('1' + rng() % 9);
+    for (int d = 1; d < n; ++d) t += static_cast<char>('0' + rng() % 10);
+    texts.push_back(t);
+  }
+  for (const std::string& t : texts) {
+    INFO(t);
+    double expected = std::strtod(t.c_str(), nullptr);
+    const char* end = t.data() + t.size();
+    if (t[0] == '-') {
+      std::int64_t x = 0;
+      if (std::from_chars(t.data(), end, x).ec == std::errc()) expected = static_cast<double>(x);
+    } else {
+      std::uint64_t x = 0;
+      if (std::from_chars(t.data(), end, x).ec == std::errc()) expected = static_cast<double>(x);
+    }
+    CHECK(same_bits(scanned_number(t), expected));
   }
 }
