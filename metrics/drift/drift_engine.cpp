@@ -66,12 +66,27 @@ DriftEngine::DriftEngine(DriftSettings settings, std::size_t producers, Referenc
 }
 
 void DriftEngine::init() {
-  for (const FeatureProfile& f : profile_.features) {
-    if (features_.size() >= settings_.max_features) break;  // the rest count as untracked
+  // The features kept (the rest count as untracked), then their edges and cells in two runs.
+  const std::size_t kept = std::min(profile_.features.size(), settings_.max_features);
+  std::size_t edge_total = 0, cell_total = 0;
+  for (std::size_t i = 0; i < kept; ++i) {
+    const FeatureProfile& f = profile_.features[i];
+    if (f.kind == FeatureKind::numeric) edge_total += f.edges.size();
+    cell_total += f.cell_count();
+  }
+  edges_.reserve(edge_total);
+  cells_ = std::make_unique<DriftCell[]>(cell_total);
+  std::size_t cell_at = 0;
+  for (std::size_t i = 0; i < kept; ++i) {
+    const FeatureProfile& f = profile_.features[i];
     const auto d = static_cast<std::size_t>(f.direction);
     lookup_[d].emplace(f.name, features_.size());
     by_direction_[d].push_back(features_.size());
-    features_.push_back(std::make_unique<FeatureState>(f, settings_.window));
+    const double* edges_at = edges_.data() + edges_.size();
+    if (f.kind == FeatureKind::numeric) edges_.insert(edges_.end(), f.edges.begin(), f.edges.end());
+    features_.push_back(
+        std::make_unique<FeatureState>(f, settings_.window, edges_at, cells_.get() + cell_at));
+    cell_at += f.cell_count();
   }
   for (std::size_t d = 0; d < kDirectionCount; ++d) {
     naming_[d].columns = &profile_.columns(static_cast<Direction>(d));
@@ -216,23 +231,25 @@ void DriftEngine::ingest_locked(Direction direction, Route route, std::string_vi
       add_locked(f.missing, 1);
       continue;
     }
-    std::size_t cell;
+    WindowEntry entry;
     if (f.numeric) {
       if (v.type != FeatureValue::Type::number || !std::isfinite(v.number)) {
         add_locked(f.invalid, 1);
         continue;
       }
-      cell = f.profile->bin_of(v.number);
-      f.values.push(v.number);
+      entry.value = v.number;
+      entry.cell = static_cast<std::uint32_t>(f.bin_of(v.number));
     } else {
-      cell = v.type == FeatureValue::Type::number
-                 ? f.profile->category_cell(detail::number_text(v.number))
-                 : f.profile->category_cell(v.text);
+      entry.cell = static_cast<std::uint32_t>(
+          v.type == FeatureValue::Type::number
+              ? f.profile->category_cell(detail::number_text(v.number))
+              : f.profile->category_cell(v.text));
     }
-    std::uint32_t evicted = 0;
-    if (f.cells.push(static_cast<std::uint32_t>(cell), evicted)) --f.window_counts[evicted];
-    ++f.window_counts[cell];
-    add_locked(f.cell_observations[cell], 1);
+    WindowEntry evicted;
+    if (f.window.push(entry, evicted)) --f.cells[evicted.cell].window;
+    DriftCell& cell = f.cells[entry.cell];
+    ++cell.window;
+    add_locked(cell.observations, 1);
   }
   // A feature absent from a row is missing in that row.
   for (std::size_t i : by_direction_[d]) {
@@ -258,8 +275,9 @@ void DriftEngine::compute_locked(bool keep_draining) {
     const FeatureState& f = *features_[i];
     FeatureResult& out = snap->features[i];
     const std::size_t cells = f.ref_ratios.size();
-    counts.assign(f.window_counts.begin(), f.window_counts.end());
-    out.window_samples = f.numeric ? f.values.size() : f.cells.size();
+    counts.resize(cells);
+    for (std::size_t c = 0; c < cells; ++c) counts[c] = f.cells[c].window;
+    out.window_samples = f.window.size();
     out.window_ratios.assign(cells, 0.0);
     if (out.window_samples == 0) continue;
     const double n = static_cast<double>(out.window_samples);
@@ -267,7 +285,8 @@ void DriftEngine::compute_locked(bool keep_draining) {
     out.psi = psi(f.ref_ratios, out.window_ratios);
     out.js_distance = js_distance(f.ref_ratios, counts);
     if (f.numeric) {
-      f.values.copy_to(live);
+      live.clear();
+      f.window.for_each([&live](const WindowEntry& e) { live.push_back(e.value); });
       std::sort(live.begin(), live.end());
       const KsResult ks = ks_2samp(live, f.profile->sample, kEngineKsExactCells, ks_cache_.get());
       out.ks_statistic = ks.statistic;

@@ -42,6 +42,7 @@
 namespace mlsidecar::drift {
 
 class KsPvalueCache;
+struct DriftCell;
 
 struct DriftSettings {
   std::string profile_path;                   // reference profile JSON (from `mlsidecar profile`)
@@ -119,6 +120,9 @@ class DriftEngine : public prometheus::Collectable {
   std::uint64_t sample_threshold_ = 0;  // should_sample: draw < threshold (unless rate >= 1)
   std::vector<std::unique_ptr<Producer>> producers_;
   std::vector<std::unique_ptr<FeatureState>> features_;  // fixed after construction
+  // The bin edges and the cells of all features, each feature's in one run (see drift_state.h).
+  std::vector<double> edges_;
+  std::unique_ptr<DriftCell[]> cells_;
   // Feature index by name, and the features of each direction; immutable after construction.
   std::map<std::string, std::size_t, std::less<>> lookup_[kDirectionCount];
   std::vector<std::size_t> by_direction_[kDirectionCount];

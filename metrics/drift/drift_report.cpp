@@ -115,7 +115,7 @@ std::vector<MetricFamily> DriftEngine::Collect() const {
     for (std::size_t c = 0; c < f.ref_ratios.size(); ++c) {
       auto bl = labels;
       bl.insert(bl.begin(), {"bin", f.labels[c]});
-      add(bin_f, bl, static_cast<double>(f.cell_observations[c].load(std::memory_order_relaxed)));
+      add(bin_f, bl, static_cast<double>(f.cells[c].observations.load(std::memory_order_relaxed)));
       add(ref_f, std::move(bl), f.ref_ratios[c]);
     }
   }
@@ -217,7 +217,7 @@ std::string DriftEngine::drift_json() const {
       }
       cell["reference_ratio"] = f.ref_ratios[c];
       cell["window_ratio"] = c < r.window_ratios.size() ? r.window_ratios[c] : 0.0;
-      cell["observations_total"] = f.cell_observations[c].load(std::memory_order_relaxed);
+      cell["observations_total"] = f.cells[c].observations.load(std::memory_order_relaxed);
       cells.push_back(std::move(cell));
     }
     j[f.numeric ? "bins" : "categories"] = std::move(cells);

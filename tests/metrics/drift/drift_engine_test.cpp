@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "metrics/drift/drift_engine.h"
+#include "metrics/drift/drift_state.h"
 #include "metrics/drift/drift_window.h"
 #include "metrics/drift/sample_queue.h"
 #include "metrics/drift/statistics.h"
@@ -244,11 +245,16 @@ TEST_CASE("reference profile: bin_of is the upper bound of the value among the e
       xs.push_back(std::nextafter(e, -1e9));
       xs.push_back(e + 0.5);
     }
+    // The engine's own copy, counted two edges at a time.
+    f.ratios.assign(n + 1, 1.0 / static_cast<double>(n + 1));
+    std::vector<DriftCell> cells(n + 1);
+    const DriftEngine::FeatureState state(f, 4, f.edges.data(), cells.data());
     for (double x : xs) {
       INFO("edges " << n << ", x " << x);
       const auto expected = static_cast<std::size_t>(
           std::upper_bound(f.edges.begin(), f.edges.end(), x) - f.edges.begin());
       CHECK(f.bin_of(x) == expected);
+      CHECK(state.bin_of(x) == expected);
     }
   }
 }
