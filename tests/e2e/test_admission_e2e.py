@@ -121,7 +121,7 @@ def test_a_burst_beyond_c_plus_q_is_shed_at_once(stack):
     assert stats["peak_inflight"] == C
     assert stats["requests"] == C + Q
 
-    m = sc.scrape()
+    m = sc.scrape_settled()  # the clients have their answers a moment before they are counted
     assert (metric_value(m, "mlsidecar_shed_requests_total", reason="queue_full")
             - metric_value(before, "mlsidecar_shed_requests_total", reason="queue_full")) == n - C - Q
     assert (metric_sum(m, "mlsidecar_requests_total", route="other", code="5xx")
@@ -165,7 +165,7 @@ def test_queued_requests_time_out_and_quitters_leave_the_queue(stack):
     stats = up.stats()
     assert stats["peak_inflight"] == C
     assert stats["requests"] == C, "the quitter or a timed-out request reached the model"
-    m = sc.scrape()
+    m = sc.scrape_settled()
 
     def delta(name, **labels):
         return metric_sum(m, name, **labels) - metric_sum(before, name, **labels)
