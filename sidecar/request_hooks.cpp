@@ -18,8 +18,8 @@ constexpr std::size_t kLlmRequestPrefix = 64 * 1024;
 // Per-connection state of the body taps; its strings keep their capacity between requests.
 struct RequestHooks::Taps {
   Route route = Route::other;
-  bool drift_sampled = false;  // this exchange is a drift sample
-  bool drift_input = false, drift_output = false;  // which of its bodies the profile watches
+  // This exchange is a drift sample, and the profile watches its request / response body.
+  bool drift_input = false, drift_output = false;
   bool llm = false;
   bool request_overflow = false, response_overflow = false;
   bool model_aborted = false;
@@ -53,12 +53,12 @@ void RequestHooks::request_started(const RouteInfo& route, Clock::time_point now
   t.request_body.clear();
   t.response_body.clear();
   t.request_overflow = t.response_overflow = t.model_aborted = false;
-  t.drift_sampled = state_.drift &&
-                    (route.route == Route::predict || route.route == Route::infer ||
-                     route.route == Route::generate) &&
-                    state_.drift->should_sample(thread_);
-  t.drift_input = t.drift_sampled && state_.drift->watches(drift::Direction::input);
-  t.drift_output = t.drift_sampled && state_.drift->watches(drift::Direction::output);
+  const bool drift_sampled = state_.drift &&
+                             (route.route == Route::predict || route.route == Route::infer ||
+                              route.route == Route::generate) &&
+                             state_.drift->should_sample(thread_);
+  t.drift_input = drift_sampled && state_.drift->watches(drift::Direction::input);
+  t.drift_output = drift_sampled && state_.drift->watches(drift::Direction::output);
   t.llm = state_.llm && route.route == Route::generate;
   t.request_cap = t.drift_input ? state_.config.drift_max_body : t.llm ? kLlmRequestPrefix : 0;
   if (t.llm && t.request_cap < kLlmRequestPrefix) t.request_cap = kLlmRequestPrefix;
@@ -127,7 +127,8 @@ void RequestHooks::request_finished(const metrics::RequestSample& sample, bool c
     }
   }
   // Only complete exchanges the model accepted: a 4xx body says nothing about the data it sees.
-  if (t.drift_sampled && sample.status / 100 == 2 && !client_aborted && !t.model_aborted) {
+  if ((t.drift_input || t.drift_output) && sample.status / 100 == 2 && !client_aborted &&
+      !t.model_aborted) {
     auto hand_over = [&](drift::Direction direction, bool overflow, const std::string& body) {
       if (overflow) {
         state_.drift->count_too_large(thread_);

@@ -64,9 +64,10 @@ struct DriftEngine::FeatureState {
     for (std::size_t i = 0; i < ref_ratios.size(); ++i) labels.push_back(p.cell_label(i));
   }
 
-  // The bin of a finite value: as FeatureProfile::bin_of, on the engine's copy of the edges.
-  // Short edge lists are counted (edges <= x) without branches, two at a time where SSE2 is
-  // there: a binary search's mispredicted branches cost more than the handful of compares.
+  // The bin of a finite value: FeatureProfile::bin_of (the upper bound of x among the sorted
+  // edges), on the engine's copy of the edges. Short edge lists are counted (edges <= x, the
+  // same position) without branches, two at a time where SSE2 is there: a binary search's
+  // mispredicted branches cost more than the handful of compares.
   std::size_t bin_of(double x) const {
     if (edge_count > 32) return profile->bin_of(x);
     std::size_t i = 0, n = 0;

@@ -1,5 +1,7 @@
 #include "metrics/drift/json_values.h"
 
+#include <algorithm>
+
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -49,14 +51,21 @@ const std::vector<std::string>& generated_column_names(const std::string& base, 
 }
 
 void assign_column_name(std::string& out, const std::vector<std::string>* names,
-                        const std::string& base, std::size_t i) {
+                        const std::string& base, std::size_t i,
+                        const std::vector<std::string>& generated) {
   if (names != nullptr && i < names->size() && !(*names)[i].empty()) {
     out = (*names)[i];
-  } else if (i >= kCachedColumns) {
-    out = column_name(nullptr, base, i);
+  } else if (i < generated.size()) {
+    out = generated[i];
   } else {
-    out = generated_column_names(base, i + 1)[i];
+    out = column_name(nullptr, base, i);
   }
+}
+
+void assign_column_name(std::string& out, const std::vector<std::string>* names,
+                        const std::string& base, std::size_t i) {
+  assign_column_name(out, names, base, i,
+                     generated_column_names(base, std::min(i + 1, kCachedColumns)));
 }
 
 ReadResult read_rows(const nlohmann::json& rows, const std::string& base,

@@ -27,6 +27,11 @@ std::string column_name(const std::vector<std::string>* names, const std::string
 // per V2 body).
 void assign_column_name(std::string& out, const std::vector<std::string>* names,
                         const std::string& base, std::size_t i);
+// The same, with the generated names already at hand (a reader naming many values of one base
+// looks them up once): generated[i] when there, else built.
+void assign_column_name(std::string& out, const std::vector<std::string>* names,
+                        const std::string& base, std::size_t i,
+                        const std::vector<std::string>& generated);
 inline constexpr std::size_t kCachedColumns = 1024;
 // The names "<base>[0]".."<base>[k-1]" (k <= kCachedColumns), kept per thread until the next call
 // with another base; the reference is valid until then.

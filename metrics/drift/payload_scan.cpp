@@ -108,7 +108,8 @@ bool scan_data(JsonScanner& s, std::vector<FeatureValue>& out, int depth) {
   }
   Scalar scalar;
   while (s.next_element()) {
-    if (s.peek_is('[') || depth + 1 > 8) {
+    if (depth + 1 > 8) return false;  // an element deeper than flatten() reads
+    if (s.peek_is('[')) {
       if (!scan_data(s, out, depth + 1)) return false;
     } else if (s.peek_is('{') || !s.value(scalar, depth + 4)) {
       return false;
@@ -187,17 +188,11 @@ bool scan_tensor(JsonScanner& s, const FeatureNaming& naming, std::vector<Featur
     auto it = naming.tensor_columns->find(base);
     if (it != naming.tensor_columns->end()) names = &it->second;
   }
-  if (k > kCachedColumns) {
-    for (std::size_t i = 0; i < count; ++i) {
-      assign_column_name(out[data_first + i].name, names, base, static_cast<std::size_t>(i % k));
-    }
-    return true;
-  }
   // One look-up of the generated names per tensor, not per value.
-  const std::vector<std::string>& generated = generated_column_names(base, k);
+  const std::vector<std::string>& generated = generated_column_names(
+      base, static_cast<std::size_t>(std::min<std::uint64_t>(k, kCachedColumns)));
   for (std::size_t i = 0, column = 0; i < count; ++i) {
-    const bool named = names != nullptr && column < names->size() && !(*names)[column].empty();
-    out[data_first + i].name = named ? (*names)[column] : generated[column];
+    assign_column_name(out[data_first + i].name, names, base, column, generated);
     if (++column == k) column = 0;
   }
   return true;

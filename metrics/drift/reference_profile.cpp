@@ -145,13 +145,6 @@ std::string_view feature_kind_name(FeatureKind kind) {
 }
 
 std::size_t FeatureProfile::bin_of(double x) const {
-  // The number of edges <= x (the position upper_bound finds, edges being sorted); for the usual
-  // handful of edges a branch-free count is cheaper than the binary search's mispredictions.
-  if (edges.size() <= 32) {
-    std::size_t n = 0;
-    for (double e : edges) n += e <= x ? 1 : 0;
-    return n;
-  }
   return static_cast<std::size_t>(std::upper_bound(edges.begin(), edges.end(), x) - edges.begin());
 }
 
