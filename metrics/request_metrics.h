@@ -89,6 +89,8 @@ class RequestMetrics::Shard {
   ~Shard();
   void request_started() { bump(in_flight_, 1); }
   void request_finished(const RequestSample& sample);
+  // A request that ended without a sample (its session was torn down): out of the gauge only.
+  void request_abandoned() { bump(in_flight_, -1); }
   void upstream_error(UpstreamError kind) { bump(upstream_errors_[static_cast<int>(kind)], 1); }
   void refused(Refusal kind) { bump(refusals_[static_cast<int>(kind)], 1); }
   void connection_opened() { bump(connections_, 1); }

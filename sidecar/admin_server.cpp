@@ -61,14 +61,17 @@ std::string html_escape(std::string_view in) {
 
 }  // namespace
 
-AdminServer::AdminServer(asio::io_context& io, SidecarState& state,
-                         std::vector<std::shared_ptr<prometheus::Collectable>> collectables)
+AdminServer::AdminServer(asio::io_context& io, SidecarState& state, const RequestChain& chain,
+                         std::vector<std::shared_ptr<prometheus::Collectable>> more)
     : io_(io),
       state_(state),
-      collectables_(std::move(collectables)),
+      chain_(chain),
+      collectables_(chain.collectables()),
       acceptor_(io),
       accept_backoff_(io),
-      config_json_(config_to_json(state.config)) {}
+      config_json_(config_to_json(state.config)) {
+  collectables_.insert(collectables_.end(), more.begin(), more.end());
+}
 
 tcp::endpoint AdminServer::start(const tcp::endpoint& at) {
   acceptor_.open(at.protocol());
@@ -143,8 +146,8 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
     } else if (path == "/config") {
       reply.body = config_json;
     } else if (path == "/drift") {
-      if (server.drift_json) {
-        reply.body = server.drift_json();
+      if (auto drift = server.chain().drift_json()) {
+        reply.body = std::move(*drift);
       } else {
         reply.status = http::status::not_found;
         reply.body = R"J({"error":"drift monitoring is off (no --drift-profile)","code":"drift_off"})J";
@@ -156,7 +159,7 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
       replace_all(reply.body, "%VERSION%", html_escape(state.config.model_version));
       replace_all(reply.body, "%UPSTREAM%", html_escape(state.config.upstream.to_string()));
       replace_all(reply.body, "%READY%", server.ready() ? "yes" : "no");
-      replace_all(reply.body, "%INFLIGHT%", std::to_string(state.metrics.in_flight()));
+      replace_all(reply.body, "%INFLIGHT%", std::to_string(server.chain().metrics().in_flight()));
     } else {
       reply.status = http::status::not_found;
       reply.body = R"({"error":"no such admin endpoint","code":"not_found"})";

@@ -9,31 +9,31 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "sidecar/request_chain.h"
 #include "sidecar/state.h"
 
 namespace mlsidecar {
 
 class AdminServer {
  public:
-  AdminServer(boost::asio::io_context& io, SidecarState& state,
-              std::vector<std::shared_ptr<prometheus::Collectable>> collectables);
+  // /metrics collects the chain's parts, then `more` (the process metrics).
+  AdminServer(boost::asio::io_context& io, SidecarState& state, const RequestChain& chain,
+              std::vector<std::shared_ptr<prometheus::Collectable>> more);
   // Binds and starts accepting; returns the bound endpoint.
   boost::asio::ip::tcp::endpoint start(const boost::asio::ip::tcp::endpoint& at);
   void stop();
-  // The drift document, when drift is on.
-  std::function<std::string()> drift_json;
-
   std::string render_metrics() const;
   bool ready() const;
+  const RequestChain& chain() const { return chain_; }
 
  private:
   boost::asio::io_context& io_;
   SidecarState& state_;
+  const RequestChain& chain_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_backoff_;  // after a failed accept (EMFILE): no busy loop

@@ -5,11 +5,18 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>  // before Boost 1.74 awaitable.hpp, which needs std::exchange
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "sidecar/http_rules.h"
 #include "sidecar/log.h"
 #include "sidecar/proxy_session.h"
 
@@ -21,6 +28,10 @@ using tcp = asio::ip::tcp;
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(250);
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
+// Connections answered 503 at the cap that may be on their way out at once, per thread, and how
+// long each may linger for the client's last bytes (bounded: each holds a descriptor).
+constexpr std::size_t kMaxRefusing = 16;
+constexpr auto kRefusalLinger = std::chrono::milliseconds(500);
 // Descriptors kept free of client and model connections: admin port, readiness probe, logs.
 constexpr std::size_t kFdReserve = 64;
 
@@ -33,14 +44,16 @@ std::size_t connection_cap(std::size_t max_connections) {
 }
 }  // namespace
 
-IoThread::IoThread(std::size_t index, SidecarState& state, tcp::endpoint upstream)
+IoThread::IoThread(std::size_t index, SidecarState& state, const RequestChain& chain,
+                   tcp::endpoint upstream)
     : index_(index),
       state_(state),
+      chain_(chain),
       acceptor_(io_),
       tick_timer_(io_),
       backoff_timer_(io_),
       pool_(io_.get_executor(), state.config, upstream),
-      metrics_(state.metrics.shard(index)),
+      metrics_(chain.metrics().shard(index)),
       connection_cap_(connection_cap(state.config.max_connections)) {
   if (index == 0 && connection_cap_ < state.config.max_connections) {
     log_event(LogLevel::info, "connections_capped_by_fd_limit",
@@ -74,13 +87,10 @@ void IoThread::start() {
 
 void IoThread::accept_next() {
   if (!accepting_) return;
-  if (state_.connections.load(std::memory_order_relaxed) >= connection_cap_) {
-    // At the cap: leave new connections in the kernel's backlog and look again shortly.
-    metrics_.refused(metrics::Refusal::too_many_connections);
-    backoff_timer_.expires_after(kAcceptBackoff);
-    backoff_timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) accept_next();
-    });
+  const bool at_cap = state_.connections.load(std::memory_order_relaxed) >= connection_cap_;
+  if (at_cap && *refusing_ >= kMaxRefusing) {
+    // Enough refusals on their way out: leave new connections in the backlog for a moment.
+    back_off();
     return;
   }
   acceptor_.async_accept([this](boost::system::error_code ec, net::Socket socket) {
@@ -89,15 +99,58 @@ void IoThread::accept_next() {
       if (ec == asio::error::operation_aborted) return;
       // EMFILE/ENFILE and the like: back off instead of spinning on a full descriptor table.
       log_event(LogLevel::warn, "accept_failed", {{"error", ec.message()}});
-      backoff_timer_.expires_after(kAcceptBackoff);
-      backoff_timer_.async_wait([this](boost::system::error_code e) {
-        if (!e) accept_next();
-      });
+      back_off();
       return;
     }
-    start_proxy_session(*this, std::move(socket));
+    if (state_.connections.load(std::memory_order_relaxed) >= connection_cap_) {
+      refuse(std::move(socket));
+    } else {
+      start_proxy_session(*this, std::move(socket));
+    }
     accept_next();
   });
+}
+
+void IoThread::back_off() {
+  backoff_timer_.expires_after(kAcceptBackoff);
+  backoff_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) accept_next();
+  });
+}
+
+namespace {
+using Awaitable = asio::awaitable<void, net::Executor>;
+
+// Answers 503 and closes gently: stop sending, then read and discard what the client still sends
+// for a short while, so that its request arriving after the answer does not reset the connection
+// before the client has read it.
+Awaitable answer_too_many(net::Socket socket, std::shared_ptr<std::size_t> refusing) {
+  struct Done {
+    std::shared_ptr<std::size_t> count;
+    ~Done() { --*count; }
+  } done{std::move(refusing)};
+  const std::string answer = json_error_response(
+      503, "too_many_connections", "the sidecar is at --max-connections", false, {});
+  boost::system::error_code ec;
+  auto token = asio::redirect_error(asio::use_awaitable_t<net::Executor>{}, ec);
+  co_await asio::async_write(socket, asio::buffer(answer), token);
+  if (ec) co_return;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  net::Timer timer(socket.get_executor());
+  timer.expires_after(kRefusalLinger);
+  timer.async_wait([&socket](boost::system::error_code e) {
+    if (!e) socket.close(e);
+  });
+  char sink[1024];
+  while (!ec) co_await socket.async_read_some(asio::buffer(sink), token);
+  timer.cancel();
+}
+}  // namespace
+
+void IoThread::refuse(net::Socket socket) {
+  metrics_.refused(metrics::Refusal::too_many_connections);
+  ++*refusing_;
+  asio::co_spawn(io_, answer_too_many(std::move(socket), refusing_), asio::detached);
 }
 
 void IoThread::tick() {

@@ -4,7 +4,10 @@
 //
 // Client connections are capped by --max-connections and by the file descriptor limit: each
 // client connection may hold a model connection too, and some descriptors stay free for the admin
-// port and the readiness probe, so that at the limit the sidecar still reports on itself.
+// port and the readiness probe, so that at the limit the sidecar still reports on itself. A
+// connection accepted at the cap is answered 503 `too_many_connections` and closed (counted in
+// mlsidecar_refused_requests_total); while a few such answers are still going out, further
+// connections wait in the kernel's backlog instead.
 //
 // A coarse tick (every 250 ms) enforces the per-connection deadlines, so that pushing a deadline
 // forward on every request is a plain store rather than a timer syscall, and sweeps the pool.
@@ -17,11 +20,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <thread>
 
 #include "sidecar/net.h"
 
+#include "sidecar/request_chain.h"
 #include "sidecar/state.h"
 #include "sidecar/upstream_pool.h"
 
@@ -45,7 +50,8 @@ class ConnectionBase {
 
 class IoThread {
  public:
-  IoThread(std::size_t index, SidecarState& state, boost::asio::ip::tcp::endpoint upstream);
+  IoThread(std::size_t index, SidecarState& state, const RequestChain& chain,
+           boost::asio::ip::tcp::endpoint upstream);
   ~IoThread();
 
   // Binds the data port (SO_REUSEPORT); returns the bound endpoint (port 0 resolved).
@@ -58,6 +64,7 @@ class IoThread {
   std::size_t index() const { return index_; }
   boost::asio::io_context& io() { return io_; }
   SidecarState& state() { return state_; }
+  const RequestChain& chain() const { return chain_; }
   UpstreamPool& pool() { return pool_; }
   metrics::RequestMetrics::Shard& metrics() { return metrics_; }
 
@@ -66,10 +73,13 @@ class IoThread {
 
  private:
   void accept_next();
+  void back_off();
+  void refuse(net::Socket socket);
   void tick();
 
   std::size_t index_;
   SidecarState& state_;
+  const RequestChain& chain_;
   boost::asio::io_context io_{1};
   net::Acceptor acceptor_;
   boost::asio::steady_timer tick_timer_;
@@ -78,6 +88,9 @@ class IoThread {
   metrics::RequestMetrics::Shard& metrics_;
   ConnectionBase* connections_ = nullptr;
   std::size_t connection_cap_;  // --max-connections, lowered to what the fd limit allows
+  // Refusals at the cap still being written and closed; shared with their coroutines, which may
+  // outlive this object's members when the io_context is destroyed.
+  std::shared_ptr<std::size_t> refusing_ = std::make_shared<std::size_t>(0);
   bool accepting_ = false;
   std::optional<std::thread> thread_;
 };

@@ -17,15 +17,17 @@
 #include <optional>
 
 #include "metrics/route.h"
+#include "policies/admission_controller.h"
+#include "policies/autoscale_signals.h"
 #include "sidecar/buffered_body.h"
+#include "sidecar/exchange_rules.h"
 #include "sidecar/http_rules.h"
 #include "sidecar/io_thread.h"
 #include "sidecar/log.h"
+#include "sidecar/request_chain.h"
 #include "sidecar/request_failure.h"
-#include "sidecar/request_hooks.h"
+#include "sidecar/request_taps.h"
 #include "sidecar/wire.h"
-#include "policies/admission_controller.h"
-#include "policies/autoscale_signals.h"
 
 namespace mlsidecar {
 
@@ -49,10 +51,6 @@ constexpr std::size_t kUpstreamHeaderLimit = 64 * 1024;
 // "No limit". Not boost::none: Boost 1.74's parser compares the Content-Length against the
 // optional limit, and any number compares greater than an empty optional.
 constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
-
-// What the connection is waiting for; decides what a passed deadline closes.
-enum class Phase { idle, header, queued, request_body, connect, upstream_wait, upstream_body, client_write };
-
 
 bool is_connection_error(const error_code& ec) {
   return ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -86,12 +84,13 @@ class ProxySession final : public ConnectionBase,
   ProxySession(IoThread& thread, net::Socket client)
       : thread_(thread),
         state_(thread.state()),
+        chain_(thread.chain()),
         config_(state_.config),
         metrics_(thread.metrics()),
         client_(std::move(client)),
         queue_timer_(client_.get_executor()),
         client_buf_(config_.max_header_bytes + kBufferSlack),
-        hooks_(state_, thread.index()) {
+        taps_(chain_, thread.index()) {
     thread_.link(this);
     state_.connections.fetch_add(1, std::memory_order_relaxed);
     metrics_.connection_opened();
@@ -108,16 +107,13 @@ class ProxySession final : public ConnectionBase,
     // A request the model (or the queue) has held for a tick gets its client watched, so that a
     // client that leaves frees the model. Not done at once: the wait costs an epoll_ctl, which
     // most requests, answered within the tick, never need.
-    if ((phase_ == Phase::upstream_wait || phase_ == Phase::queued) && !watching_client_) {
-      watch_client();
-    }
+    if (watches_client(phase_) && !watching_client_) watch_client();
     if (now < deadline_) return;
     timed_out_ = true;
     deadline_ = Clock::time_point::max();
-    // On the model's side of a request the client still gets an answer (504); elsewhere the
-    // connection is beyond saving.
-    close_upstream();
-    if (phase_ != Phase::connect && phase_ != Phase::upstream_wait) close_client();
+    const DeadlineAction action = on_deadline(phase_);
+    if (action.close_upstream) close_upstream();
+    if (action.close_client) close_client();
   }
 
   void close_if_idle() override {
@@ -147,7 +143,12 @@ class ProxySession final : public ConnectionBase,
     return relay_.get();
   }
 
+  using Request = beast::http::request<beast::http::buffer_body>;
+
   Awaitable<bool> serve_one();
+  Awaitable<Failure> forward(bool expect_continue, bool head_request, Clock::time_point& sent_at);
+  static void log_access(const Request& req, unsigned status, double seconds,
+                         std::string_view request_id);
   Awaitable<void> linger();
   Awaitable<Failure> admit(policies::AdmissionPermit& permit);
   Awaitable<bool> refuse_head(const error_code& ec);
@@ -165,6 +166,7 @@ class ProxySession final : public ConnectionBase,
 
   IoThread& thread_;
   SidecarState& state_;
+  const RequestChain& chain_;
   const Config& config_;
   metrics::RequestMetrics::Shard& metrics_;
   net::Socket client_;
@@ -177,7 +179,7 @@ class ProxySession final : public ConnectionBase,
   std::optional<ResponseParser> res_;
   std::unique_ptr<char[]> relay_;
   std::string head_out_;  // the head being forwarded, serialized once (see wire.h)
-  RequestHooks hooks_;
+  RequestTaps taps_;
 
   Phase phase_ = Phase::idle;
   Clock::time_point deadline_ = Clock::time_point::max();
@@ -244,32 +246,36 @@ Awaitable<bool> ProxySession::refuse_head(const error_code& ec) {
   co_return false;
 }
 
+// One request and its response. The steps carry the numbers of docs/architecture.md, "The life
+// of a request"; the decisions are the pure functions of exchange_rules.h.
 Awaitable<bool> ProxySession::serve_one() {
+  // 1. Read the head, within --max-header-bytes and --header-timeout.
   req_.emplace();
   req_->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
   req_->body_limit(config_.max_body_bytes ? config_.max_body_bytes : kNoBodyLimit);
   set_phase(Phase::header, config_.header_timeout);
   timed_out_ = client_gone_ = response_started_ = false;
   request_bytes_ = response_bytes_ = 0;
-
   error_code ec;
   co_await beast::http::async_read_header(client_, client_buf_, *req_, redirect(ec));
   if (ec) co_return co_await refuse_head(ec);
 
+  // 2. Refuse ambiguous framing; nothing of such a request reaches the model.
   const Clock::time_point start = Clock::now();
   auto& req = req_->get();
-  const unsigned client_version = req.version();
-  const bool client_keep_alive = req.keep_alive();
   if (std::string_view problem = framing_problem(req); !problem.empty()) {
     metrics_.refused(metrics::Refusal::bad_request);
-    co_await write_raw(json_error_response(400, "bad_request",
-                                           std::string("request has ") + std::string(problem), false, {}));
+    co_await write_raw(json_error_response(
+        400, "bad_request", std::string("request has ") + std::string(problem), false, {}));
     linger_ = true;
     co_return false;
   }
 
+  // 3. Classify the route and model; rewrite the head that goes to the model.
+  const unsigned client_version = req.version();
+  const bool client_keep_alive = req.keep_alive();
   const RouteInfo route = classify_target(req.target());
-  const std::size_t series = state_.metrics.model_index(route.model, route.version);
+  const std::size_t series = chain_.metrics().model_index(route.model, route.version);
   const bool head_request = req.method() == beast::http::verb::head;
   const bool expect_continue =
       client_version == 11 && beast::iequals(req[beast::http::field::expect], "100-continue");
@@ -277,80 +283,70 @@ Awaitable<bool> ProxySession::serve_one() {
   strip_hop_by_hop(req);
   const std::string_view request_id = ensure_request_id(req);
   req.version(11);
-  metrics_.request_started();
-  hooks_.request_started(route, start);
 
-  // Admission: health checks bypass the queue, so a saturated model still answers its probes.
+  // 4. The chain's parts start: metrics and signals (ended by the guard on every path), taps.
+  InFlight in_flight(metrics_, chain_.signals(), start);
+  taps_.request_started(route, start);
+
+  // 5. Admission: health checks bypass the queue, so a saturated model still answers its probes.
   policies::AdmissionPermit permit;
   Failure failure = Failure::none;
-  if (state_.admission && route.route != Route::health) failure = co_await admit(permit);
-
-  // Forward; a request without a body that failed on a pooled connection the model had closed
-  // before reading it is replayed once on a fresh connection. Nothing else is ever replayed.
-  const bool has_body = !req_->is_done();
-  Clock::time_point sent_at{}, head_at{};
-  for (int attempt = 0; failure == Failure::none; ++attempt) {  // skipped when shed
-    failure = co_await acquire_upstream();
-    if (failure == Failure::none) {
-      sent_at = Clock::now();
-      failure = co_await send_request(expect_continue && attempt == 0);
-    }
-    if (failure == Failure::none) failure = co_await read_response_head(head_request);
-    bool replay = attempt == 0 && up_ && up_->reused && !has_body && is_idempotent(req.method()) &&
-                  failure == Failure::upstream_reset && !timed_out_ && !client_gone_;
-    if (!replay) break;
-    metrics_.upstream_error(metrics::UpstreamError::retried);
-    up_.reset();
-    failure = Failure::none;
+  if (chain_.admission_limited() && route.route != Route::health) {
+    failure = co_await admit(permit);
   }
+
+  // 6. Forward, and read the model's response head (replayed once where may_replay allows).
+  Clock::time_point sent_at{}, head_at{};
+  if (failure == Failure::none) failure = co_await forward(expect_continue, head_request, sent_at);
   if (failure == Failure::none) head_at = Clock::now();
 
+  // 7. Relay the response as it arrives.
   unsigned status = 0;
-  bool keep_alive = client_keep_alive && !state_.draining.load(std::memory_order_relaxed);
+  bool keep_alive = false;
   if (failure == Failure::none) {
     auto& res = res_->get();
     status = res.result_int();
     const bool upstream_reusable = res.keep_alive() && !res_->need_eof();
-    const bool bodyless = head_request || status == 204 || status == 304 || status / 100 == 1;
+    const bool has_length = res.find(beast::http::field::content_length) != res.end();
+    const ResponseFraming framing = frame_response(
+        {client_version, client_keep_alive, state_.draining.load(std::memory_order_relaxed),
+         head_request, status, has_length, req_->is_done()});
     strip_hop_by_hop(res);
     res.version(client_version);
-    if (!bodyless && res.find(beast::http::field::content_length) == res.end()) {
-      if (client_version == 11) {
-        res.chunked(true);
-      } else {
-        res.chunked(false);
-        keep_alive = false;  // an HTTP/1.0 client reads a body of unknown length to the close
-      }
-    }
-    keep_alive = keep_alive && req_->is_done();
+    if (!framing.bodyless && !has_length) res.chunked(framing.chunked);
+    keep_alive = framing.keep_alive;
     res.keep_alive(keep_alive);
     if (res.find("x-request-id") == res.end()) res.set("x-request-id", request_id);
-    hooks_.response_started(res, head_at);
-    failure = co_await relay_response(bodyless);
+    taps_.response_started(res);
+    failure = co_await relay_response(framing.bodyless);
     if (failure == Failure::none && upstream_reusable && res_->is_done() && req_->is_done()) {
       thread_.pool().give_back(std::move(up_), Clock::now());
     }
+  } else {
+    keep_alive = client_keep_alive && !state_.draining.load(std::memory_order_relaxed);
   }
   up_.reset();  // a connection not given back is closed
   permit.reset();
 
+  // 8. A failed request gets its JSON answer, if it can still have one.
   if (failure != Failure::none) {
-    keep_alive = keep_alive && req_->is_done() && !response_started_;
     const FailureAnswer answer = answer_for(failure, config_.upstream.to_string());
     if (answer.refusal) metrics_.refused(*answer.refusal);
     if (answer.upstream_error) metrics_.upstream_error(*answer.upstream_error);
-    if (failure == Failure::client) keep_alive = false;
     status = answer.status;
-    if (failure != Failure::client && !response_started_) {
+    const FailureOutcome outcome =
+        after_failure(failure, keep_alive, req_->is_done(), response_started_);
+    keep_alive = outcome.keep_alive;
+    if (outcome.write_answer) {
       timed_out_ = false;
-      linger_ = !keep_alive && !req_->is_done();
-      co_await write_raw(json_error_response(answer.status, answer.code, answer.message, keep_alive,
-                                             request_id, answer.shed ? "Retry-After: 1\r\n" : ""));
-    } else {
-      keep_alive = false;
+      linger_ = outcome.linger;
+      co_await write_raw(json_error_response(answer.status, answer.code, answer.message,
+                                             keep_alive, request_id,
+                                             answer.shed ? "Retry-After: 1\r\n" : ""));
     }
   }
 
+  // 9. Finish: the guard records the sample, the taps hand over what they gathered.
   const Clock::time_point end = Clock::now();
   metrics::RequestSample sample;
   sample.series = series;
@@ -361,24 +357,52 @@ Awaitable<bool> ProxySession::serve_one() {
   if (head_at != Clock::time_point{}) sample.first_byte_seconds = seconds_between(start, head_at);
   sample.request_bytes = request_bytes_;
   sample.response_bytes = response_bytes_;
-  metrics_.request_finished(sample);
-  hooks_.request_finished(sample, failure == Failure::client, end);
+  in_flight.finish(sample, end);
+  taps_.request_finished(sample, failure == Failure::client, end);
   if (config_.access_log_sample > 0 && log_enabled(LogLevel::info) &&
-      hooks_.sample_access_log(config_.access_log_sample)) {
-    log_event(LogLevel::info, "access",
-              {{"method", std::string(req.method_string())},
-               {"target", std::string(req.target())},
-               {"status", std::to_string(status)},
-               {"duration_ms", std::to_string(sample.duration_seconds * 1e3)},
-               {"request_id", std::string(request_id)}});
+      taps_.sample_access_log(config_.access_log_sample)) {
+    log_access(req, status, sample.duration_seconds, request_id);
   }
   co_return keep_alive && !state_.stopping.load(std::memory_order_relaxed);
+}
+
+// Step 6: connect (or take a pooled connection), send the request and its body, read the
+// response head. A request that may_replay() allows is replayed once on a fresh connection.
+Awaitable<Failure> ProxySession::forward(bool expect_continue, bool head_request,
+                                         Clock::time_point& sent_at) {
+  const auto& req = req_->get();
+  const bool has_body = !req_->is_done();
+  for (int attempt = 0;; ++attempt) {
+    Failure failure = co_await acquire_upstream();
+    if (failure == Failure::none) {
+      sent_at = Clock::now();
+      failure = co_await send_request(expect_continue && attempt == 0);
+    }
+    if (failure == Failure::none) failure = co_await read_response_head(head_request);
+    const bool pooled = up_ && up_->reused;
+    if (!may_replay({attempt, pooled, has_body, is_idempotent(req.method()), failure, timed_out_,
+                     client_gone_})) {
+      co_return failure;
+    }
+    metrics_.upstream_error(metrics::UpstreamError::retried);
+    up_.reset();
+  }
+}
+
+void ProxySession::log_access(const Request& req, unsigned status, double seconds,
+                              std::string_view request_id) {
+  log_event(LogLevel::info, "access",
+            {{"method", std::string(req.method_string())},
+             {"target", std::string(req.target())},
+             {"status", std::to_string(status)},
+             {"duration_ms", std::to_string(seconds * 1e3)},
+             {"request_id", std::string(request_id)}});
 }
 
 // Takes a slot at the model: at once, after a FIFO wait of at most --queue-timeout, or not at all.
 // A grant arrives on the thread that freed the slot and is posted back to this connection's.
 Awaitable<Failure> ProxySession::admit(policies::AdmissionPermit& permit) {
-  policies::AdmissionController& controller = *state_.admission;
+  policies::AdmissionController& controller = chain_.admission();
   const std::uint64_t seq = ++wait_seq_;
   granted_ = false;
   auto result = controller.try_acquire([self = shared_from_this(), seq] {
@@ -394,14 +418,14 @@ Awaitable<Failure> ProxySession::admit(policies::AdmissionPermit& permit) {
   }
   if (result.decision == policies::Decision::reject) co_return Failure::queue_full;
 
-  state_.signals->on_queue_enter(Clock::now());
+  chain_.signals().on_queue_enter(Clock::now());
   phase_ = Phase::queued;
   deadline_ = Clock::time_point::max();  // the queue timer bounds this wait
   queue_timer_.expires_after(config_.queue_timeout);
   error_code ec;
   co_await queue_timer_.async_wait(redirect(ec));
   ++wait_seq_;  // a grant still in flight for this wait is ours below, not the next wait's
-  state_.signals->on_queue_leave(Clock::now());
+  chain_.signals().on_queue_leave(Clock::now());
   if (granted_) {
     permit = policies::AdmissionPermit::adopt(controller);
     co_return client_gone_ ? Failure::client : Failure::none;
@@ -459,7 +483,7 @@ Awaitable<Failure> ProxySession::send_request(bool expect_continue) {
       got = kRelaySize - req.body().size;
       if (got == 0 && !req_->is_done()) continue;
       request_bytes_ += got;
-      hooks_.request_body(std::string_view(buf, got));
+      taps_.request_body(std::string_view(buf, got));
     }
     const bool last = req_->is_done();
     wire::absorb_small_body(head_out_, head, buf, got, chunked, last);
@@ -480,7 +504,7 @@ void ProxySession::watch_client() {
   watching_client_ = true;
   client_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
     self->watching_client_ = false;
-    if (ec || (self->phase_ != Phase::upstream_wait && self->phase_ != Phase::queued)) return;
+    if (ec || !watches_client(self->phase_)) return;
     char byte;
     ssize_t n = ::recv(self->client_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -546,7 +570,7 @@ Awaitable<Failure> ProxySession::relay_response(bool bodyless) {
       if (ec == beast::http::error::need_buffer) ec = {};
       if (ec) {
         log_event(LogLevel::debug, "upstream_body_error", {{"error", ec.message()}});
-        hooks_.response_aborted();
+        taps_.response_aborted();
         // A body cut short (the model died mid-stream) is a reset, not a malformed response.
         co_return upstream_failure(ec, ec == beast::http::error::partial_message
                                            ? Failure::upstream_reset
@@ -557,13 +581,13 @@ Awaitable<Failure> ProxySession::relay_response(bool bodyless) {
       // costs one write per read, not one per event.
       if (!res_->is_done() && up_->buffer.size() > 0) {
         if (!parse_buffered_body(*res_, up_->buffer, buf, kRelaySize, got)) {
-          hooks_.response_aborted();
+          taps_.response_aborted();
           co_return Failure::upstream_invalid;
         }
       }
       if (got == 0 && !res_->is_done()) continue;
       response_bytes_ += got;
-      hooks_.response_body(std::string_view(buf, got), Clock::now());
+      taps_.response_body(std::string_view(buf, got), Clock::now());
     }
     const bool last = res_->is_done();
     wire::absorb_small_body(head_out_, head, buf, got, chunked, last);

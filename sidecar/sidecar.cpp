@@ -13,12 +13,11 @@
 #include <vector>
 
 #include "metrics/process_metrics.h"
-#include "metrics/request_metrics.h"
 #include "sidecar/admin_server.h"
 #include "sidecar/io_thread.h"
 #include "sidecar/log.h"
-#include "sidecar/optional_parts.h"
 #include "sidecar/readiness_probe.h"
+#include "sidecar/request_chain.h"
 
 namespace mlsidecar {
 
@@ -49,32 +48,51 @@ tcp::endpoint resolve(const Endpoint& e, const char* what) {
   return results.begin()->endpoint();
 }
 
-// Drives the shutdown sequence from the admin thread.
+// Drives the shutdown sequence from the admin thread (see sidecar.h). The drain and the wait for
+// requests in flight each have their own timer, so that no signal can cancel the wait that
+// enforces --shutdown-timeout. Signals: the first starts the drain; one during the drain skips
+// the rest of it; one after the listeners have closed stops at once, cutting what is in flight
+// (a third Ctrl-C for someone at a terminal). None ever extends the shutdown.
 class Shutdown {
  public:
-  Shutdown(asio::io_context& io, SidecarState& state, std::vector<std::unique_ptr<IoThread>>& threads,
-           AdminServer& admin)
-      : io_(io), state_(state), threads_(threads), admin_(admin), signals_(io, SIGTERM, SIGINT), timer_(io) {}
+  Shutdown(asio::io_context& io, SidecarState& state,
+           std::vector<std::unique_ptr<IoThread>>& threads, AdminServer& admin)
+      : io_(io),
+        state_(state),
+        threads_(threads),
+        admin_(admin),
+        signals_(io, SIGTERM, SIGINT),
+        drain_timer_(io),
+        idle_timer_(io) {}
 
   void arm() {
     signals_.async_wait([this](boost::system::error_code ec, int signo) {
       if (ec) return;
-      if (!state_.draining.exchange(true)) {
-        log_event(LogLevel::info, "draining", {{"signal", std::to_string(signo)},
-                                               {"drain_ms", std::to_string(state_.config.drain.count())}});
-        timer_.expires_after(state_.config.drain);
-        timer_.async_wait([this](boost::system::error_code e) {
-          if (!e) close_listeners();
-        });
-        arm();
-      } else {
-        timer_.cancel();  // a second signal: skip the rest of the drain
-        close_listeners();
-      }
+      on_signal(signo);
+      if (!stopped_) arm();
     });
   }
 
  private:
+  void on_signal(int signo) {
+    const std::string sig = std::to_string(signo);
+    if (!state_.draining.exchange(true)) {
+      log_event(LogLevel::info, "draining",
+                {{"signal", sig}, {"drain_ms", std::to_string(state_.config.drain.count())}});
+      drain_timer_.expires_after(state_.config.drain);
+      drain_timer_.async_wait([this](boost::system::error_code e) {
+        if (!e) close_listeners();
+      });
+    } else if (!state_.stopping.load()) {
+      log_event(LogLevel::info, "drain_skipped", {{"signal", sig}});
+      drain_timer_.cancel();
+      close_listeners();
+    } else {
+      log_event(LogLevel::warn, "stop_forced", {{"signal", sig}});
+      stop();
+    }
+  }
+
   void close_listeners() {
     if (state_.stopping.exchange(true)) return;
     log_event(LogLevel::info, "listeners_closed",
@@ -85,20 +103,28 @@ class Shutdown {
   }
 
   void wait_for_idle() {
-    bool idle = state_.connections.load() == 0;
-    if (idle || std::chrono::steady_clock::now() >= deadline_) {
-      log_event(idle ? LogLevel::info : LogLevel::warn, "stopped",
-                {{"connections_left", std::to_string(state_.connections.load())}});
-      for (auto& t : threads_) t->stop();
-      admin_.stop();
-      signals_.cancel();
-      io_.stop();
+    if (state_.connections.load() == 0 || std::chrono::steady_clock::now() >= deadline_) {
+      stop();
       return;
     }
-    timer_.expires_after(kShutdownPoll);
-    timer_.async_wait([this](boost::system::error_code ec) {
+    idle_timer_.expires_after(kShutdownPoll);
+    idle_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) wait_for_idle();
     });
+  }
+
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    const std::size_t left = state_.connections.load();
+    log_event(left == 0 ? LogLevel::info : LogLevel::warn, "stopped",
+              {{"connections_left", std::to_string(left)}});
+    for (auto& t : threads_) t->stop();
+    admin_.stop();
+    signals_.cancel();
+    drain_timer_.cancel();
+    idle_timer_.cancel();
+    io_.stop();
   }
 
   asio::io_context& io_;
@@ -106,8 +132,10 @@ class Shutdown {
   std::vector<std::unique_ptr<IoThread>>& threads_;
   AdminServer& admin_;
   asio::signal_set signals_;
-  asio::steady_timer timer_;
+  asio::steady_timer drain_timer_;  // --drain-seconds after the first signal
+  asio::steady_timer idle_timer_;   // polls for the last connection, until the deadline
   std::chrono::steady_clock::time_point deadline_{};
+  bool stopped_ = false;
 };
 
 }  // namespace
@@ -122,29 +150,24 @@ int serve(const Config& given) {
   const tcp::endpoint listen_at = resolve(config.listen, "listen");
   const tcp::endpoint admin_at = resolve(config.admin, "admin");
 
-  auto request_metrics = std::make_shared<metrics::RequestMetrics>(
-      config.threads, config.max_models, config.model, config.model_version);
-  SidecarState state(config, *request_metrics);
-  std::vector<std::shared_ptr<prometheus::Collectable>> collectables = {
-      request_metrics, std::make_shared<metrics::ProcessMetrics>()};
-  OptionalParts parts(config, state, collectables);  // drift, admission, signals, LLM
+  SidecarState state(config);
+  RequestChain chain(config);  // what every request passes through, in order
 
   std::vector<std::unique_ptr<IoThread>> threads;
   tcp::endpoint bound = listen_at;
   asio::io_context admin_io{1};
-  AdminServer admin(admin_io, state, collectables);
+  AdminServer admin(admin_io, state, chain, {std::make_shared<metrics::ProcessMetrics>()});
   tcp::endpoint admin_bound;
   try {
     for (unsigned i = 0; i < config.threads; ++i) {
-      threads.push_back(std::make_unique<IoThread>(i, state, upstream));
+      threads.push_back(std::make_unique<IoThread>(i, state, chain, upstream));
       bound = threads.back()->listen(bound);  // port 0: the others join the first one's port
     }
     admin_bound = admin.start(admin_at);
   } catch (const boost::system::system_error& e) {
     throw StartError("cannot listen: " + std::string(e.what()));
   }
-  admin.drift_json = parts.drift_json();
-  parts.start();
+  chain.start();
 
   Shutdown shutdown(admin_io, state, threads, admin);
   shutdown.arm();
@@ -159,7 +182,7 @@ int serve(const Config& given) {
 
   admin_io.run();
   for (auto& t : threads) t->join();
-  parts.stop();
+  chain.stop();
   log_event(LogLevel::info, "exit", {});
   flush_logging();
   return 0;

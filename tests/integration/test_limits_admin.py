@@ -191,3 +191,33 @@ def test_readyz_follows_the_models_readiness():
                  what="not ready once the model is gone")
     finally:
         sc.stop()
+
+
+def test_connections_beyond_max_connections_get_503_and_are_counted_once_each():
+    """At --max-connections a new connection is answered 503 `too_many_connections` and closed,
+    and each one is counted once in mlsidecar_refused_requests_total (the counter used to count
+    the accept loop's 50 ms back-off ticks instead, and the client hung in the backlog)."""
+    import socket
+    with Upstream() as up, start_sidecar(up.port, "--max-connections", "2", threads=2) as sc:
+        held = [socket.create_connection(("127.0.0.1", sc.port), timeout=5) for _ in range(2)]
+        try:
+            for c in held:  # both slots are really taken
+                c.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert c.recv(4096).startswith(b"HTTP/1.1 200 ")
+            time.sleep(0.3)  # several back-off ticks pass: they must not be counted
+            refused_before = refused(sc, "too_many_connections") or 0
+            for _ in range(3):
+                raw = RawClient(sc.port)
+                raw.send(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+                resp = raw.read_response()
+                assert resp.status == 503, resp
+                assert json_error(resp) == "too_many_connections"
+                raw.close()
+            time.sleep(0.3)
+            assert refused(sc, "too_many_connections") - refused_before == 3
+        finally:
+            for c in held:
+                c.close()
+        # Slots free again: served as usual.
+        wait_for(lambda: http_request(sc.port, "GET", "/echo", timeout=2)[0] == 200, 5,
+                 what="serving after the held connections closed")

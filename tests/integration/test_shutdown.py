@@ -126,3 +126,56 @@ def test_metrics_during_drain_still_scraped():
             assert sc.wait_exit(10) == 0
         finally:
             sc.stop()
+
+
+def _slow_request_in_flight(sc, seconds):
+    """Starts a request the model holds for `seconds`; returns its thread and result dict."""
+    result = {}
+
+    def run():
+        try:
+            result["r"] = http_request(sc.port, "GET", "/delay?ms=%d" % (seconds * 1000),
+                                       timeout=seconds + 10)
+        except OSError as e:
+            result["error"] = repr(e)
+    t = threading.Thread(target=run)
+    t.start()
+    wait_for(lambda: metric_sum(sc.scrape(), "mlsidecar_inflight_requests") == 1, 5,
+             what="the slow request to be in flight")
+    return t, result
+
+
+def test_shutdown_timeout_holds_after_a_second_signal_past_the_drain():
+    """A repeated signal never extends the shutdown: one sent after the drain has ended (the
+    listeners are closed, a request is still in flight) stops the process at once. It used to
+    cancel the timer that enforces --shutdown-timeout, so only SIGKILL ended the process."""
+    with Upstream() as up, Sidecar(upstream_port=up.port, extra_args=[
+            "--threads", "1", "--drain-seconds", "200ms", "--shutdown-timeout", "3s"]) as sc:
+        slow, result = _slow_request_in_flight(sc, 30)
+        t0 = time.monotonic()
+        sc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "listeners_closed" in sc.errors(), 5, what="the listeners to close")
+        sc.send_signal(signal.SIGTERM)
+        code = sc.wait_exit(10)
+        assert code == 0, sc.describe()
+        assert time.monotonic() - t0 < 3, "the second signal did not stop the process at once"
+        assert "stop_forced" in sc.errors() + sc.output()
+        slow.join(15)
+        assert "r" not in result, result  # the request in flight was cut, not answered
+
+
+def test_shutdown_timeout_holds_with_a_second_signal_during_the_drain():
+    """A second signal during the drain skips the rest of it; --shutdown-timeout still bounds the
+    wait for the request in flight, and the process exits 0."""
+    with Upstream() as up, Sidecar(upstream_port=up.port, extra_args=[
+            "--threads", "1", "--drain-seconds", "20s", "--shutdown-timeout", "2s"]) as sc:
+        slow, _ = _slow_request_in_flight(sc, 30)
+        t0 = time.monotonic()
+        sc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        sc.send_signal(signal.SIGINT)
+        code = sc.wait_exit(15)
+        elapsed = time.monotonic() - t0
+        assert code == 0, sc.describe()
+        assert 1.8 <= elapsed < 8, elapsed  # the 20 s drain skipped, the 2 s timeout enforced
+        slow.join(15)
