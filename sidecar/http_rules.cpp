@@ -1,5 +1,7 @@
 #include "sidecar/http_rules.h"
 
+#include <boost/asio/error.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -194,6 +196,23 @@ std::string json_error_response(unsigned status, std::string_view code, std::str
   out += "\r\n";
   out += body;
   return out;
+}
+
+bool is_connection_error(const boost::system::error_code& ec) {
+  namespace error = boost::asio::error;
+  return ec == error::eof || ec == error::connection_reset || ec == error::broken_pipe ||
+         ec == http::error::end_of_stream || ec == error::connection_aborted;
+}
+
+Failure head_failure(const boost::system::error_code& ec, bool timed_out) {
+  if (ec == http::error::header_limit) return Failure::header_too_large;
+  if (ec == http::error::body_limit) return Failure::body_too_large;  // by its Content-Length
+  if (timed_out) return Failure::header_timeout;
+  if (is_connection_error(ec) || ec == boost::asio::error::operation_aborted ||
+      ec == boost::asio::error::bad_descriptor) {
+    return Failure::none;
+  }
+  return Failure::bad_head;
 }
 
 }  // namespace mlsidecar

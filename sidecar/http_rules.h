@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "sidecar/request_failure.h"
+
 namespace mlsidecar {
 
 namespace http = boost::beast::http;
@@ -28,6 +30,14 @@ std::string_view ensure_request_id(http::fields& fields);
 
 // Whether a method may be replayed on a fresh connection when a pooled one turned out closed.
 bool is_idempotent(http::verb method);
+
+// Whether a read or write failed because the peer closed or reset the connection (as opposed to
+// sending something malformed).
+bool is_connection_error(const boost::system::error_code& ec);
+
+// Why reading a request head failed with `ec`: Failure::none when the client simply closed (or
+// the connection was closed under it), so there is nothing to answer or count.
+Failure head_failure(const boost::system::error_code& ec, bool timed_out);
 
 // A complete HTTP/1.1 response with a JSON body {"error": message, "code": code}.
 std::string json_error_response(unsigned status, std::string_view code, std::string_view message,

@@ -10,13 +10,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "sidecar/http_rules.h"
+#include "sidecar/linger.h"
 #include "sidecar/log.h"
 #include "sidecar/proxy_session.h"
 
@@ -32,6 +31,7 @@ constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
 // long each may linger for the client's last bytes (bounded: each holds a descriptor).
 constexpr std::size_t kMaxRefusing = 16;
 constexpr auto kRefusalLinger = std::chrono::milliseconds(500);
+constexpr std::size_t kRefusalLingerBytes = 64 * 1024;
 // Descriptors kept free of client and model connections: admin port, readiness probe, logs.
 constexpr std::size_t kFdReserve = 64;
 
@@ -119,11 +119,9 @@ void IoThread::back_off() {
 }
 
 namespace {
-using Awaitable = asio::awaitable<void, net::Executor>;
+using Awaitable = net::Awaitable<void>;
 
-// Answers 503 and closes gently: stop sending, then read and discard what the client still sends
-// for a short while, so that its request arriving after the answer does not reset the connection
-// before the client has read it.
+// Answers 503 and closes gently (linger.h); the count of refusals going out drops at the end.
 Awaitable answer_too_many(net::Socket socket, std::shared_ptr<std::size_t> refusing) {
   struct Done {
     std::shared_ptr<std::size_t> count;
@@ -132,18 +130,8 @@ Awaitable answer_too_many(net::Socket socket, std::shared_ptr<std::size_t> refus
   const std::string answer = json_error_response(
       503, "too_many_connections", "the sidecar is at --max-connections", false, {});
   boost::system::error_code ec;
-  auto token = asio::redirect_error(asio::use_awaitable_t<net::Executor>{}, ec);
-  co_await asio::async_write(socket, asio::buffer(answer), token);
-  if (ec) co_return;
-  socket.shutdown(tcp::socket::shutdown_send, ec);
-  net::Timer timer(socket.get_executor());
-  timer.expires_after(kRefusalLinger);
-  timer.async_wait([&socket](boost::system::error_code e) {
-    if (!e) socket.close(e);
-  });
-  char sink[1024];
-  while (!ec) co_await socket.async_read_some(asio::buffer(sink), token);
-  timer.cancel();
+  co_await asio::async_write(socket, asio::buffer(answer), net::redirect(ec));
+  if (!ec) co_await linger_and_close(socket, kRefusalLinger, kRefusalLingerBytes);
 }
 }  // namespace
 

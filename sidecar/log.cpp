@@ -70,4 +70,14 @@ void log_event(LogLevel level, std::string_view event, std::initializer_list<Log
   logger()->log(to_spdlog(level), line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
+void log_access(std::string_view method, std::string_view target, unsigned status,
+                double seconds, std::string_view request_id) {
+  log_event(LogLevel::info, "access",
+            {{"method", std::string(method)},
+             {"target", std::string(target)},
+             {"status", std::to_string(status)},
+             {"duration_ms", std::to_string(seconds * 1e3)},
+             {"request_id", std::string(request_id)}});
+}
+
 }  // namespace mlsidecar

@@ -4,9 +4,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -18,11 +15,12 @@
 
 #include "metrics/route.h"
 #include "policies/admission_controller.h"
-#include "policies/autoscale_signals.h"
+#include "sidecar/admission_wait.h"
 #include "sidecar/buffered_body.h"
 #include "sidecar/exchange_rules.h"
 #include "sidecar/http_rules.h"
 #include "sidecar/io_thread.h"
+#include "sidecar/linger.h"
 #include "sidecar/log.h"
 #include "sidecar/request_chain.h"
 #include "sidecar/request_failure.h"
@@ -44,7 +42,7 @@ constexpr std::size_t kRelaySize = 16 * 1024;
 // What the read buffer may hold beyond a full head: one read's worth of pipelined bytes. A line
 // the parser cannot finish (an endless chunk-size line) ends at this bound with a 400.
 constexpr std::size_t kBufferSlack = 64 * 1024;
-// How long and how much a connection closed after an error answer keeps reading (see linger()).
+// How long and how much a connection closed after an error answer keeps reading (linger.h).
 constexpr auto kLingerTime = std::chrono::milliseconds(1000);
 constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
 constexpr std::size_t kUpstreamHeaderLimit = 64 * 1024;
@@ -52,22 +50,12 @@ constexpr std::size_t kUpstreamHeaderLimit = 64 * 1024;
 // optional limit, and any number compares greater than an empty optional.
 constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
 
-bool is_connection_error(const error_code& ec) {
-  return ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe || ec == beast::http::error::end_of_stream ||
-         ec == asio::error::connection_aborted;
-}
-
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-template <class T>
-using Awaitable = asio::awaitable<T, net::Executor>;
-
-auto redirect(error_code& ec) {
-  return asio::redirect_error(asio::use_awaitable_t<net::Executor>{}, ec);
-}
+using net::Awaitable;
+using net::redirect;
 
 // One buffer goes out with send(), several with sendmsg() (see wire::absorb_small_body). Not a
 // coroutine: the caller awaits the write itself, without a frame of its own. `frame` is not empty.
@@ -88,7 +76,7 @@ class ProxySession final : public ConnectionBase,
         config_(state_.config),
         metrics_(thread.metrics()),
         client_(std::move(client)),
-        queue_timer_(client_.get_executor()),
+        admission_wait_(client_.get_executor()),
         client_buf_(config_.max_header_bytes + kBufferSlack),
         taps_(chain_, thread.index()) {
     thread_.link(this);
@@ -143,14 +131,7 @@ class ProxySession final : public ConnectionBase,
     return relay_.get();
   }
 
-  using Request = beast::http::request<beast::http::buffer_body>;
-
   Awaitable<bool> serve_one();
-  Awaitable<Failure> forward(bool expect_continue, bool head_request, Clock::time_point& sent_at);
-  static void log_access(const Request& req, unsigned status, double seconds,
-                         std::string_view request_id);
-  Awaitable<void> linger();
-  Awaitable<Failure> admit(policies::AdmissionPermit& permit);
   Awaitable<bool> refuse_head(const error_code& ec);
   Awaitable<Failure> acquire_upstream();
   Awaitable<Failure> send_request(bool expect_continue);
@@ -170,9 +151,7 @@ class ProxySession final : public ConnectionBase,
   const Config& config_;
   metrics::RequestMetrics::Shard& metrics_;
   net::Socket client_;
-  net::Timer queue_timer_;  // a queued request's wait for an admission slot
-  std::uint64_t wait_seq_ = 0;      // tells a grant for this wait from a late one for an older one
-  bool granted_ = false;
+  AdmissionWait admission_wait_;
   beast::flat_buffer client_buf_;
   std::unique_ptr<UpstreamConnection> up_;
   std::optional<RequestParser> req_;
@@ -205,44 +184,22 @@ Awaitable<void> ProxySession::run() {
     if (!co_await serve_one()) break;
   }
   close_upstream();
-  if (linger_) co_await linger();
-  close_client();
-}
-
-// After an error answer on a connection whose request was not read to the end: closing at once
-// would make the kernel reset the connection, and the client could lose the answer. So stop
-// sending, then read and discard what the client still sends, for a short bounded time.
-Awaitable<void> ProxySession::linger() {
-  error_code ec;
-  client_.shutdown(tcp::socket::shutdown_send, ec);
-  set_phase(Phase::client_write, kLingerTime);
-  std::size_t discarded = 0;
-  char* buf = relay_buffer();
-  while (!ec && discarded < kLingerBytes) {
-    discarded += co_await client_.async_read_some(asio::buffer(buf, kRelaySize), redirect(ec));
+  if (linger_) {
+    set_phase(Phase::client_write, kLingerTime);
+    co_await linger_and_close(client_, kLingerTime, kLingerBytes);
   }
+  close_client();
 }
 
 // Answers a request head that could not be read; false: the connection is over.
 Awaitable<bool> ProxySession::refuse_head(const error_code& ec) {
-  using herr = beast::http::error;
-  linger_ = !is_connection_error(ec) && !timed_out_;
-  if (ec == herr::header_limit) {
-    metrics_.refused(metrics::Refusal::header_too_large);
-    co_await write_raw(json_error_response(431, "header_too_large",
-                                           "request head is larger than --max-header-bytes", false, {}));
-  } else if (ec == herr::body_limit) {
-    metrics_.refused(metrics::Refusal::body_too_large);
-    co_await write_raw(json_error_response(413, "body_too_large",
-                                           "request body is larger than --max-body-bytes", false, {}));
-  } else if (timed_out_) {
-    metrics_.refused(metrics::Refusal::header_timeout);
-  } else if (!is_connection_error(ec) && ec != asio::error::operation_aborted &&
-             ec != asio::error::bad_descriptor) {
-    metrics_.refused(metrics::Refusal::bad_request);
-    co_await write_raw(json_error_response(400, "bad_request",
-                                           "malformed HTTP request: " + ec.message(), false, {}));
-  }
+  const Failure failure = head_failure(ec, timed_out_);
+  if (failure == Failure::none) co_return false;
+  const FailureAnswer answer = answer_for(failure, ec.message());
+  metrics_.refused(*answer.refusal);
+  if (answer.silent) co_return false;
+  linger_ = true;
+  co_await write_raw(json_error_response(answer.status, answer.code, answer.message, false, {}));
   co_return false;
 }
 
@@ -292,12 +249,32 @@ Awaitable<bool> ProxySession::serve_one() {
   policies::AdmissionPermit permit;
   Failure failure = Failure::none;
   if (chain_.admission_limited() && route.route != Route::health) {
-    failure = co_await admit(permit);
+    phase_ = Phase::queued;
+    deadline_ = Clock::time_point::max();  // the queue timeout bounds this wait
+    failure = co_await admission_wait_.admit(chain_.admission(), chain_.signals(),
+                                             config_.queue_timeout, permit);
   }
 
-  // 6. Forward, and read the model's response head (replayed once where may_replay allows).
+  // 6. Forward: connect (or take a pooled connection), send the request and its body, read the
+  // model's response head. Replayed once on a fresh connection where may_replay() allows.
   Clock::time_point sent_at{}, head_at{};
-  if (failure == Failure::none) failure = co_await forward(expect_continue, head_request, sent_at);
+  const bool has_body = !req_->is_done();
+  for (int attempt = 0; failure == Failure::none; ++attempt) {  // skipped when shed
+    failure = co_await acquire_upstream();
+    if (failure == Failure::none) {
+      sent_at = Clock::now();
+      failure = co_await send_request(expect_continue && attempt == 0);
+    }
+    if (failure == Failure::none) failure = co_await read_response_head(head_request);
+    const bool pooled = up_ && up_->reused;
+    if (!may_replay({attempt, pooled, has_body, is_idempotent(req.method()), failure, timed_out_,
+                     client_gone_})) {
+      break;
+    }
+    metrics_.upstream_error(metrics::UpstreamError::retried);
+    up_.reset();
+    failure = Failure::none;
+  }
   if (failure == Failure::none) head_at = Clock::now();
 
   // 7. Relay the response as it arrives.
@@ -361,82 +338,9 @@ Awaitable<bool> ProxySession::serve_one() {
   taps_.request_finished(sample, failure == Failure::client, end);
   if (config_.access_log_sample > 0 && log_enabled(LogLevel::info) &&
       taps_.sample_access_log(config_.access_log_sample)) {
-    log_access(req, status, sample.duration_seconds, request_id);
+    log_access(req.method_string(), req.target(), status, sample.duration_seconds, request_id);
   }
   co_return keep_alive && !state_.stopping.load(std::memory_order_relaxed);
-}
-
-// Step 6: connect (or take a pooled connection), send the request and its body, read the
-// response head. A request that may_replay() allows is replayed once on a fresh connection.
-Awaitable<Failure> ProxySession::forward(bool expect_continue, bool head_request,
-                                         Clock::time_point& sent_at) {
-  const auto& req = req_->get();
-  const bool has_body = !req_->is_done();
-  for (int attempt = 0;; ++attempt) {
-    Failure failure = co_await acquire_upstream();
-    if (failure == Failure::none) {
-      sent_at = Clock::now();
-      failure = co_await send_request(expect_continue && attempt == 0);
-    }
-    if (failure == Failure::none) failure = co_await read_response_head(head_request);
-    const bool pooled = up_ && up_->reused;
-    if (!may_replay({attempt, pooled, has_body, is_idempotent(req.method()), failure, timed_out_,
-                     client_gone_})) {
-      co_return failure;
-    }
-    metrics_.upstream_error(metrics::UpstreamError::retried);
-    up_.reset();
-  }
-}
-
-void ProxySession::log_access(const Request& req, unsigned status, double seconds,
-                              std::string_view request_id) {
-  log_event(LogLevel::info, "access",
-            {{"method", std::string(req.method_string())},
-             {"target", std::string(req.target())},
-             {"status", std::to_string(status)},
-             {"duration_ms", std::to_string(seconds * 1e3)},
-             {"request_id", std::string(request_id)}});
-}
-
-// Takes a slot at the model: at once, after a FIFO wait of at most --queue-timeout, or not at all.
-// A grant arrives on the thread that freed the slot and is posted back to this connection's.
-Awaitable<Failure> ProxySession::admit(policies::AdmissionPermit& permit) {
-  policies::AdmissionController& controller = chain_.admission();
-  const std::uint64_t seq = ++wait_seq_;
-  granted_ = false;
-  auto result = controller.try_acquire([self = shared_from_this(), seq] {
-    asio::post(self->queue_timer_.get_executor(), [self, seq] {
-      if (self->wait_seq_ != seq) return;
-      self->granted_ = true;
-      self->queue_timer_.cancel();
-    });
-  });
-  if (result.decision == policies::Decision::admit) {
-    permit = policies::AdmissionPermit::adopt(controller);
-    co_return Failure::none;
-  }
-  if (result.decision == policies::Decision::reject) co_return Failure::queue_full;
-
-  chain_.signals().on_queue_enter(Clock::now());
-  phase_ = Phase::queued;
-  deadline_ = Clock::time_point::max();  // the queue timer bounds this wait
-  queue_timer_.expires_after(config_.queue_timeout);
-  error_code ec;
-  co_await queue_timer_.async_wait(redirect(ec));
-  ++wait_seq_;  // a grant still in flight for this wait is ours below, not the next wait's
-  chain_.signals().on_queue_leave(Clock::now());
-  if (granted_) {
-    permit = policies::AdmissionPermit::adopt(controller);
-    co_return client_gone_ ? Failure::client : Failure::none;
-  }
-  bool removed = client_gone_ ? controller.cancel(result.ticket) : controller.expire(result.ticket);
-  if (!removed) {
-    // The slot was handed over while the timer fired: it is this request's.
-    permit = policies::AdmissionPermit::adopt(controller);
-    co_return client_gone_ ? Failure::client : Failure::none;
-  }
-  co_return client_gone_ ? Failure::client : Failure::queue_timeout;
 }
 
 Awaitable<Failure> ProxySession::acquire_upstream() {
@@ -510,7 +414,7 @@ void ProxySession::watch_client() {
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
       self->client_gone_ = true;
       self->close_upstream();
-      self->queue_timer_.cancel();
+      self->admission_wait_.cancel();
     }
   });
 }

@@ -2,13 +2,24 @@
 
 namespace mlsidecar {
 
-FailureAnswer answer_for(Failure failure, std::string_view upstream) {
+FailureAnswer answer_for(Failure failure, std::string_view detail) {
   using metrics::Refusal;
   using metrics::UpstreamError;
   FailureAnswer a;
   switch (failure) {
+    case Failure::header_too_large:
+      a.status = 431, a.code = "header_too_large", a.refusal = Refusal::header_too_large;
+      a.message = "request head is larger than --max-header-bytes";
+      break;
+    case Failure::header_timeout:
+      a.status = 408, a.silent = true, a.refusal = Refusal::header_timeout;
+      break;
+    case Failure::bad_head:
+      a.status = 400, a.code = "bad_request", a.refusal = Refusal::bad_request;
+      a.message = "malformed HTTP request: " + std::string(detail);
+      break;
     case Failure::client:
-      a.status = 499;
+      a.status = 499, a.silent = true;
       a.refusal = Refusal::client_aborted;
       break;
     case Failure::queue_full:
@@ -29,7 +40,7 @@ FailureAnswer answer_for(Failure failure, std::string_view upstream) {
       break;
     case Failure::connect_failed:
       a.upstream_error = UpstreamError::connect_failed;
-      a.message = "cannot connect to the model at " + std::string(upstream);
+      a.message = "cannot connect to the model at " + std::string(detail);
       break;
     case Failure::connect_timeout:
       a.status = 504, a.code = "upstream_connect_timeout";

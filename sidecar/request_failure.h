@@ -14,6 +14,9 @@ namespace mlsidecar {
 
 enum class Failure {
   none,
+  header_too_large,  // 431: the head is over --max-header-bytes
+  header_timeout,    // the head did not arrive within --header-timeout: counted, nothing is sent
+  bad_head,          // 400: a malformed head
   client,            // the client went away, stalled or sent a broken body
   queue_full,        // 503: admission control shed it at once
   queue_timeout,     // 503: it waited --queue-timeout for a slot
@@ -27,7 +30,8 @@ enum class Failure {
 };
 
 struct FailureAnswer {
-  unsigned status = 502;  // 499 (nginx's convention) for `client`: counted, nothing is sent
+  unsigned status = 502;  // 499 (nginx's convention) for `client`, 408 for header_timeout
+  bool silent = false;    // counted, nothing is sent (client, header_timeout)
   std::string_view code = "upstream_unavailable";  // the JSON body's "code"
   std::string message;
   bool shed = false;  // answered with Retry-After
@@ -35,8 +39,8 @@ struct FailureAnswer {
   std::optional<metrics::UpstreamError> upstream_error;
 };
 
-// The answer to a request that failed with `failure` (not Failure::none); `upstream` names the
-// model's address in the message of a failed connect.
-FailureAnswer answer_for(Failure failure, std::string_view upstream);
+// The answer to a request that failed with `failure` (not Failure::none); `detail` completes the
+// message: the model's address for a failed connect, the parser's complaint for a bad head.
+FailureAnswer answer_for(Failure failure, std::string_view detail);
 
 }  // namespace mlsidecar

@@ -1,6 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <boost/asio/error.hpp>
+#include <boost/beast/http/error.hpp>
+
 #include "sidecar/exchange_rules.h"
+#include "sidecar/http_rules.h"
 
 using namespace mlsidecar;
 
@@ -123,4 +127,26 @@ TEST_CASE("how a failed request ends") {
     CHECK_FALSE(o.keep_alive);
     CHECK_FALSE(o.linger);
   }
+}
+
+TEST_CASE("a request head that cannot be read gets the answer its error calls for") {
+  namespace http = boost::beast::http;
+  CHECK(head_failure(http::error::header_limit, false) == Failure::header_too_large);
+  CHECK(head_failure(http::error::body_limit, false) == Failure::body_too_large);
+  CHECK(head_failure(http::error::bad_method, false) == Failure::bad_head);
+  CHECK(head_failure(boost::asio::error::operation_aborted, true) == Failure::header_timeout);
+  // A client that closes between requests is the normal end of keep-alive: nothing to answer.
+  CHECK(head_failure(http::error::end_of_stream, false) == Failure::none);
+  CHECK(head_failure(boost::asio::error::connection_reset, false) == Failure::none);
+
+  const FailureAnswer too_large = answer_for(Failure::header_too_large, "");
+  CHECK(too_large.status == 431);
+  CHECK(too_large.code == "header_too_large");
+  CHECK(too_large.refusal == metrics::Refusal::header_too_large);
+  const FailureAnswer timeout = answer_for(Failure::header_timeout, "");
+  CHECK(timeout.silent);
+  CHECK(timeout.refusal == metrics::Refusal::header_timeout);
+  const FailureAnswer bad = answer_for(Failure::bad_head, "bad method");
+  CHECK(bad.status == 400);
+  CHECK(bad.message == "malformed HTTP request: bad method");
 }
