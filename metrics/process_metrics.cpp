@@ -12,7 +12,7 @@
 namespace mlsidecar::metrics {
 namespace {
 
-prometheus::MetricFamily gauge(const char* name, const char* help, double value,
+prometheus::MetricFamily gauge(std::string name, const char* help, double value,
                                prometheus::MetricType type = prometheus::MetricType::Gauge) {
   prometheus::MetricFamily f{name, help, type, {}};
   f.metric.emplace_back();
@@ -41,8 +41,9 @@ double resident_memory_bytes() {
   return resident * static_cast<double>(sysconf(_SC_PAGESIZE));
 }
 
-ProcessMetrics::ProcessMetrics()
-    : start_time_seconds_(std::chrono::duration<double>(
+ProcessMetrics::ProcessMetrics(std::string prefix)
+    : prefix_(std::move(prefix)),
+      start_time_seconds_(std::chrono::duration<double>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count()) {}
 
@@ -54,13 +55,13 @@ std::vector<prometheus::MetricFamily> ProcessMetrics::Collect() const {
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
   return {
-      gauge("process_cpu_seconds_total", "User and system CPU time spent in seconds.", cpu,
+      gauge(prefix_ + "process_cpu_seconds_total", "User and system CPU time spent in seconds.", cpu,
             prometheus::MetricType::Counter),
-      gauge("process_resident_memory_bytes", "Resident memory size in bytes.", resident_memory_bytes()),
-      gauge("process_open_fds", "Number of open file descriptors.", open_fds()),
-      gauge("process_max_fds", "Maximum number of open file descriptors.",
+      gauge(prefix_ + "process_resident_memory_bytes", "Resident memory size in bytes.", resident_memory_bytes()),
+      gauge(prefix_ + "process_open_fds", "Number of open file descriptors.", open_fds()),
+      gauge(prefix_ + "process_max_fds", "Maximum number of open file descriptors.",
             static_cast<double>(limit.rlim_cur)),
-      gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+      gauge(prefix_ + "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
             start_time_seconds_),
   };
 }

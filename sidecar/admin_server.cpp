@@ -62,11 +62,13 @@ std::string html_escape(std::string_view in) {
 }  // namespace
 
 AdminServer::AdminServer(asio::io_context& io, SidecarState& state, const RequestChain& chain,
-                         std::vector<std::shared_ptr<prometheus::Collectable>> more)
+                         std::vector<std::shared_ptr<prometheus::Collectable>> more,
+                         std::shared_ptr<ModelMetrics> model_metrics)
     : io_(io),
       state_(state),
       chain_(chain),
       collectables_(chain.collectables()),
+      model_metrics_(std::move(model_metrics)),
       acceptor_(io),
       accept_backoff_(io),
       config_json_(config_to_json(state.config)) {
@@ -133,6 +135,7 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
     } else if (path == "/metrics") {
       reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
       reply.body = server.render_metrics();
+      if (ModelMetrics* model = server.model_metrics()) co_await model->append_to(reply.body);
     } else if (path == "/healthz") {
       reply.body = R"({"status":"ok"})";
     } else if (path == "/readyz") {

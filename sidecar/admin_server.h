@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "sidecar/model_metrics.h"
 #include "sidecar/request_chain.h"
 #include "sidecar/state.h"
 
@@ -20,21 +21,25 @@ namespace mlsidecar {
 
 class AdminServer {
  public:
-  // /metrics collects the chain's parts, then `more` (the process metrics).
+  // /metrics collects the chain's parts, then `more` (the process metrics), then appends the
+  // model's own metrics when `model_metrics` is set (--merge-metrics; null when off).
   AdminServer(boost::asio::io_context& io, SidecarState& state, const RequestChain& chain,
-              std::vector<std::shared_ptr<prometheus::Collectable>> more);
+              std::vector<std::shared_ptr<prometheus::Collectable>> more,
+              std::shared_ptr<ModelMetrics> model_metrics = nullptr);
   // Binds and starts accepting; returns the bound endpoint.
   boost::asio::ip::tcp::endpoint start(const boost::asio::ip::tcp::endpoint& at);
   void stop();
   std::string render_metrics() const;
   bool ready() const;
   const RequestChain& chain() const { return chain_; }
+  ModelMetrics* model_metrics() const { return model_metrics_.get(); }
 
  private:
   boost::asio::io_context& io_;
   SidecarState& state_;
   const RequestChain& chain_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
+  std::shared_ptr<ModelMetrics> model_metrics_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_backoff_;  // after a failed accept (EMFILE): no busy loop
   std::string config_json_;
