@@ -231,7 +231,7 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
   r.admin_port = plan.admin_port;
   r.native = plan.native;
   r.reason = "model container " + plan.model.container_name + " port " +
-             std::to_string(plan.model.port) + ", sidecar " +
+             std::to_string(plan.model.port) + " (from " + plan.model.port_source + "), sidecar " +
              (plan.native ? "native" : "ordinary container") + " on data port " +
              std::to_string(plan.data_port) + " and admin port " + std::to_string(plan.admin_port);
   return result;

@@ -47,13 +47,47 @@ ModelTargetProblem unusable(std::string message) {
 }  // namespace
 
 std::string image_tag(std::string_view image) {
-  if (const auto at = image.find('@'); at != std::string_view::npos) image = image.substr(0, at);
+  std::string_view digest;
+  if (const auto at = image.find('@'); at != std::string_view::npos) {
+    digest = image.substr(at + 1);
+    image = image.substr(0, at);
+  }
   const auto slash = image.rfind('/');
   const auto colon = image.rfind(':');
-  if (colon == std::string_view::npos || (slash != std::string_view::npos && colon < slash)) {
-    return "latest";
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    return std::string(image.substr(colon + 1));
   }
-  return std::string(image.substr(colon + 1));
+  if (const auto c = digest.find(':'); c != std::string_view::npos && digest.size() > c + 1) {
+    return std::string(digest.substr(c + 1, 12));
+  }
+  return "latest";
+}
+
+std::optional<int> port_from_args(const Json& container) {
+  std::optional<int> found;
+  bool ambiguous = false;
+  for (const char* list : {"command", "args"}) {
+    const auto words = container.find(list);
+    if (words == container.end() || !words->is_array()) continue;
+    for (std::size_t i = 0; i < words->size(); ++i) {
+      const Json& w = (*words)[i];
+      if (!w.is_string()) continue;
+      const std::string& word = w.get_ref<const std::string&>();
+      std::optional<int> port;
+      for (std::string_view flag : {"--port", "--http-port"}) {
+        if (word == flag && i + 1 < words->size() && (*words)[i + 1].is_string()) {
+          port = port_number((*words)[i + 1].get<std::string>());
+        } else if (word.size() > flag.size() && word.compare(0, flag.size(), flag) == 0 &&
+                   word[flag.size()] == '=') {
+          port = port_number(std::string_view(word).substr(flag.size() + 1));
+        }
+      }
+      if (!port) continue;
+      if (found && *found != *port) ambiguous = true;
+      found = port;
+    }
+  }
+  return ambiguous ? std::nullopt : found;
 }
 
 std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl) {
@@ -99,6 +133,7 @@ std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl)
   }
 
   if (auto wanted = annotation_of(tpl, annotation::kModelPort)) {
+    target.port_source = "annotation";
     if (auto number = port_number(*wanted)) {
       target.port = *number;
       target.port_name = name_of_port(find_port(model, nullptr, *number));
@@ -121,8 +156,10 @@ std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl)
     }
     target.port = first["containerPort"].get<int>();
     target.port_name = name_of_port(&first);
+    target.port_source = "containerPort";
   } else if (probe_get && probe_get->contains("port")) {
     const Json& port = (*probe_get)["port"];
+    target.port_source = "readinessProbe";
     if (port.is_number_integer()) {
       target.port = port.get<int>();
     } else if (port.is_string()) {
@@ -135,15 +172,27 @@ std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl)
     }
   }
   if (target.port == 0) {
+    if (auto from_args = port_from_args(model)) {
+      target.port = *from_args;
+      target.port_source = "args";
+    }
+  }
+  if (target.port == 0) {
     return ModelTargetProblem{ModelTargetProblem::Kind::not_serving,
-                              "container \"" + target.container_name + "\" declares no port; set " +
+                              "container \"" + target.container_name +
+                                  "\" declares no port (no containerPort, probe or --port "
+                                  "argument); set " +
                                   std::string(annotation::kModelPort)};
   }
 
-  target.model = annotation_of(tpl, annotation::kModel).value_or(target.container_name);
+  target.model = annotation_of(tpl, annotation::kModel)
+                     .value_or(label_of(tpl, "app.kubernetes.io/name")
+                                   .value_or(label_of(tpl, "app").value_or(target.container_name)));
   std::string image;
   if (auto i = model.find("image"); i != model.end() && i->is_string()) image = *i;
-  target.version = annotation_of(tpl, annotation::kModelVersion).value_or(image_tag(image));
+  target.version =
+      annotation_of(tpl, annotation::kModelVersion)
+          .value_or(label_of(tpl, "app.kubernetes.io/version").value_or(image_tag(image)));
   return target;
 }
 

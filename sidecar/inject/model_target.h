@@ -16,10 +16,14 @@ struct ModelTarget {
   std::size_t container_index = 0;  // in spec.containers
   std::string container_name;
   int port = 0;
-  std::string port_name;   // name of the model's containerPort entry, if it has one
+  std::string port_name;    // name of the model's containerPort entry, if it has one
+  std::string port_source;  // how the port was found: annotation, containerPort, readinessProbe, args
   std::string ready_path;  // from the model's HTTP readiness probe; empty if none
-  std::string model;       // annotation, else the container name
-  std::string version;     // annotation, else the image tag ("latest" when none)
+  // Annotation, else the label app.kubernetes.io/name, else the label app, else the container name.
+  std::string model;
+  // Annotation, else the label app.kubernetes.io/version, else the image tag, else the first 12
+  // hex digits of the image's digest, else "latest".
+  std::string version;
 };
 
 // Why a model was not found. `unusable` means the template or an annotation is wrong (an error
@@ -31,7 +35,13 @@ struct ModelTargetProblem {
 
 std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& pod_template);
 
-// The tag of an image reference ("repo:5000/x/y:1.2@sha256:..." -> "1.2"), "latest" if none.
+// The version an image reference names: its tag ("repo:5000/x/y:1.2@sha256:..." -> "1.2"), else
+// the first 12 hex digits of its digest ("x@sha256:0123456789abcdef..." -> "0123456789ab"), else
+// "latest".
 std::string image_tag(std::string_view image);
+
+// The port a container's command line serves on: `--port N`, `--port=N`, `--http-port N` or
+// `--http-port=N` in its args or command; nullopt when none or when they disagree.
+std::optional<int> port_from_args(const Json& container);
 
 }  // namespace mlsidecar::inject

@@ -1,0 +1,88 @@
+// Finding the model's port and identity in pod templates shaped like the serving projects' own
+// examples.
+#include "sidecar/inject/model_target.h"
+#include "sidecar/inject/yaml_bridge.h"
+
+#include <catch2/catch.hpp>
+
+using namespace mlsidecar::inject;
+
+namespace {
+Json tpl(const char* yaml) { return parse_yaml_stream(yaml).at(0).value; }
+
+ModelTarget found(const Json& t) {
+  auto result = find_model_target(t);
+  REQUIRE(std::holds_alternative<ModelTarget>(result));
+  return std::get<ModelTarget>(result);
+}
+}  // namespace
+
+TEST_CASE("a container that declares no port serves on the port its args name") {
+  // Shaped like GKE's vLLM example: no containerPort, no probe, the port only in the args.
+  const Json t = tpl(R"y(
+metadata:
+  labels: {app: gemma-server}
+spec:
+  containers:
+  - name: inference-server
+    image: us-docker.pkg.dev/vertex-ai/vllm-serve:20250312_0916_RC01
+    command: ["python3", "-m", "vllm.entrypoints.openai.api_server"]
+    args: ["--model=$(MODEL_ID)", "--tensor-parallel-size=1", "--port=8000"]
+)y");
+  const ModelTarget m = found(t);
+  CHECK(m.port == 8000);
+  CHECK(m.port_source == "args");
+  CHECK(m.model == "gemma-server");  // the app label, not the container's name
+  CHECK(m.version == "20250312_0916_RC01");
+}
+
+TEST_CASE("the args' port forms, and ambiguity") {
+  CHECK(port_from_args(tpl(R"y({args: ["--port", "8080"]})y")) == 8080);
+  CHECK(port_from_args(tpl(R"y({command: ["tritonserver", "--http-port=8000"]})y")) == 8000);
+  CHECK(port_from_args(tpl(R"y({args: ["--port=8000", "--port", "8000"]})y")) == 8000);
+  CHECK_FALSE(port_from_args(tpl(R"y({args: ["--port=8000", "--http-port=9000"]})y")));
+  CHECK_FALSE(port_from_args(tpl(R"y({args: ["--port=http", "--portable=1"]})y")));
+  CHECK_FALSE(port_from_args(tpl(R"y({args: ["--port"]})y")));
+  CHECK_FALSE(port_from_args(tpl(R"y({name: x})y")));
+}
+
+TEST_CASE("a declared port wins over the args, and the report says which was used") {
+  const ModelTarget m = found(tpl(R"y(
+spec:
+  containers:
+  - name: triton
+    image: nvcr.io/nvidia/tritonserver:24.08-py3
+    args: ["tritonserver", "--http-port=8000"]
+    ports: [{containerPort: 8000, name: http}, {containerPort: 8002, name: metrics}]
+)y"));
+  CHECK(m.port == 8000);
+  CHECK(m.port_source == "containerPort");
+}
+
+TEST_CASE("identity: annotation, then recommended labels, then the image") {
+  const Json labelled = tpl(R"y(
+metadata:
+  labels: {app.kubernetes.io/name: fraud, app.kubernetes.io/version: "7", app: other}
+spec:
+  containers: [{name: server, image: "reg/fraud:1.2", ports: [{containerPort: 8080}]}]
+)y");
+  CHECK(found(labelled).model == "fraud");
+  CHECK(found(labelled).version == "7");
+  const Json annotated = tpl(R"y(
+metadata:
+  labels: {app.kubernetes.io/name: fraud}
+  annotations: {mlsidecar.io/model: scorer, mlsidecar.io/model-version: "2024-06"}
+spec:
+  containers: [{name: server, image: "reg/fraud:1.2", ports: [{containerPort: 8080}]}]
+)y");
+  CHECK(found(annotated).model == "scorer");
+  CHECK(found(annotated).version == "2024-06");
+}
+
+TEST_CASE("an image pinned by digest is versioned by the digest, never latest") {
+  CHECK(image_tag("reg.io:5000/team/model@sha256:0123456789abcdef0123456789abcdef") ==
+        "0123456789ab");
+  CHECK(image_tag("reg.io/model:1.2@sha256:0123456789abcdef") == "1.2");
+  CHECK(image_tag("reg.io:5000/model") == "latest");
+  CHECK(image_tag("model:3") == "3");
+}
