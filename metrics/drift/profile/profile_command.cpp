@@ -1,4 +1,4 @@
-#include "metrics/drift/profile_command.h"
+#include "metrics/drift/profile/profile_command.h"
 
 #include <charconv>
 #include <cstdio>
@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "metrics/drift/profile_builder.h"
+#include "metrics/drift/profile/profile_builder.h"
 #include "metrics/drift/reference_profile.h"
-#include "metrics/drift/training_data.h"
+#include "metrics/drift/profile/training_data.h"
 
 namespace mlsidecar::drift {
 namespace {

@@ -1,4 +1,4 @@
-#include "policies/simulate_command.h"
+#include "simulator/simulate_command.h"
 
 #include <cmath>
 #include <cstdio>
@@ -10,9 +10,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "policies/load_trace.h"
-#include "policies/scaling_simulator.h"
-#include "policies/simulation_report.h"
+#include "simulator/load_trace.h"
+#include "simulator/scaling_simulator.h"
+#include "simulator/simulation_report.h"
 
 namespace mlsidecar::policies {
 namespace {
