@@ -1,11 +1,9 @@
 #include "metrics/drift/profile/profile_command.h"
 
-#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -19,35 +17,12 @@
 namespace mlsidecar::drift {
 namespace {
 
-constexpr const char* kUsage = R"(usage: mlsidecar profile --input FILE [options]
-
-Builds a drift reference profile (JSON) from training data, for `mlsidecar serve --drift-profile`.
-
-  --input FILE          training data: CSV with a header, JSON Lines of objects, or recorded
-                        request/response bodies (one JSON document per line)
-  --output FILE         where to write the profile (default: standard output)
-  --format F            csv | jsonl | kserve-v1 | v2 | tf-serving | openai | auto
-                        (default auto: .csv is csv, anything else jsonl)
-  --direction D         input | output: which side the features belong to (default input)
-  --bins N              quantile bins per numeric feature (default 10)
-  --top-k N             categories kept per categorical feature, the rest is __other__ (default 20)
-  --sample-cap N        reference values kept for KS and Wasserstein (default 10000; a uniform
-                        sample beyond it)
-  --seed N              seed of that sample (default 1)
-  --max-features N      features kept, in order of appearance (default 256)
-  --categorical A,B     profile these features as categorical
-  --numeric A,B         profile these features as numeric (text values count as missing)
-  --columns A,B         names of positional columns (list rows, [batch,k] tensors)
-  --merge FILE          start from this profile and replace its features of --direction
-  --help                this text
-)";
-
 struct Flags {
   std::string input, output, merge;
   std::string format = "auto";
   Direction direction = Direction::input;
   ProfileOptions options;
-  std::vector<std::string> columns;
+  std::string categorical, numeric, columns;  // comma-separated
 };
 
 std::set<std::string> split_set(std::string_view s) {
@@ -73,73 +48,75 @@ std::vector<std::string> split_list(std::string_view s) {
   return out;
 }
 
-std::size_t parse_count(std::string_view flag, std::string_view value, std::size_t min) {
-  std::size_t n = 0;
-  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-  if (ec != std::errc() || ptr != value.data() + value.size() || n < min) {
-    throw std::invalid_argument(std::string(flag) + " needs an integer >= " + std::to_string(min) +
-                                ", got '" + std::string(value) + "'");
-  }
-  return n;
+// csv, jsonl, then every spelling the payload readers accept (metrics/drift/payload.h).
+std::vector<std::string> input_formats() {
+  std::vector<std::string> out = {"csv", "jsonl"};
+  for (const auto& spelling : payload_format_spellings()) out.emplace_back(spelling.text);
+  return out;
 }
 
-// Returns nullopt for --help.
-std::optional<Flags> parse_flags(int argc, char** argv) {
-  Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") return std::nullopt;
-    std::string_view value;
-    std::string_view name = arg;
-    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    } else {
-      if (!arg.starts_with("--"))
-        throw std::invalid_argument("unexpected argument '" + std::string(arg) + "'");
-      if (i + 1 >= argc) throw std::invalid_argument(std::string(arg) + " needs a value");
-      value = argv[++i];
-    }
-    if (name == "--input") {
-      f.input = value;
-    } else if (name == "--output") {
-      f.output = value;
-    } else if (name == "--format") {
-      f.format = value;
-    } else if (name == "--direction") {
-      auto d = parse_direction(value);
-      if (!d) throw std::invalid_argument("--direction must be input or output");
-      f.direction = *d;
-    } else if (name == "--bins") {
-      f.options.bins = parse_count(name, value, 2);
-    } else if (name == "--top-k") {
-      f.options.top_k = parse_count(name, value, 1);
-    } else if (name == "--sample-cap") {
-      f.options.sample_cap = parse_count(name, value, 1);
-    } else if (name == "--seed") {
-      f.options.seed = parse_count(name, value, 0);
-    } else if (name == "--max-features") {
-      f.options.max_features = parse_count(name, value, 1);
-    } else if (name == "--categorical") {
-      f.options.categorical = split_set(value);
-    } else if (name == "--numeric") {
-      f.options.numeric = split_set(value);
-    } else if (name == "--columns") {
-      f.columns = split_list(value);
-    } else if (name == "--merge") {
-      f.merge = value;
-    } else {
-      throw std::invalid_argument("unknown flag " + std::string(name) + " (see --help)");
-    }
-  }
-  if (f.input.empty()) throw std::invalid_argument("--input is required (see --help)");
-  return f;
+const cli::FlagSet<Flags>& profile_flags() {
+  using F = Flags;
+  using O = ProfileOptions;
+  static const cli::FlagSet<Flags> flags(
+      cli::CommandInfo{.name = "profile",
+                       .usage = "usage: mlsidecar profile --input FILE [flags]",
+                       .description =
+                           "Builds a drift reference profile (JSON) from training data, for "
+                           "`mlsidecar serve --drift-profile`.",
+                       .env_prefix = ""},
+      cli::join(
+          {
+              cli::string_flag("input", &F::input,
+                               "training data: CSV with a header, JSON Lines of objects, or "
+                               "recorded request/response bodies (one JSON document per line)")
+                  .value_name("FILE")
+                  .required(),
+              cli::string_flag("output", &F::output, "where to write the profile (empty: stdout)")
+                  .value_name("FILE"),
+              cli::choice_flag("format", &F::format, input_formats(),
+                               "format of --input; auto: .csv is csv, anything else jsonl"),
+              cli::enum_flag("direction", &F::direction,
+                             {{"input", Direction::input}, {"output", Direction::output}},
+                             "which side of the model the features belong to"),
+              cli::string_flag("categorical", &F::categorical,
+                               "profile these features (A,B) as categorical"),
+              cli::string_flag("numeric", &F::numeric,
+                               "profile these features (A,B) as numeric (text counts as missing)"),
+              cli::string_flag("columns", &F::columns,
+                               "names (A,B) of positional columns (list rows, [batch,k] tensors)"),
+              cli::string_flag("merge", &F::merge,
+                               "start from this profile and replace its features of --direction")
+                  .value_name("FILE"),
+          },
+          cli::nested(
+              &F::options,
+              std::vector<cli::Flag<O>>{
+                  cli::uint_flag("bins", &O::bins, 1000000, "quantile bins per numeric feature")
+                      .at_least(2),
+                  cli::uint_flag("top-k", &O::top_k, 1000000,
+                                 "categories kept per categorical feature, the rest is __other__")
+                      .at_least(1),
+                  cli::uint_flag("sample-cap", &O::sample_cap, 100000000,
+                                 "reference values kept for KS and Wasserstein (a uniform sample "
+                                 "beyond it)")
+                      .at_least(1),
+                  cli::uint_flag("seed", &O::seed, UINT64_MAX, "seed of that sample"),
+                  cli::uint_flag("max-features", &O::max_features, 1000000,
+                                 "features kept, in order of appearance")
+                      .at_least(1),
+              })));
+  return flags;
 }
 
 ReferenceProfile build_profile(const Flags& f) {
   std::ifstream in(f.input, std::ios::binary);
   if (!in) throw std::runtime_error(f.input + ": cannot open");
-  ProfileBuilder builder(f.options);
+  ProfileOptions options = f.options;
+  options.categorical = split_set(f.categorical);
+  options.numeric = split_set(f.numeric);
+  const std::vector<std::string> columns_given = split_list(f.columns);
+  ProfileBuilder builder(options);
   std::string format = f.format;
   if (format == "auto") {
     format = f.input.size() >= 4 && f.input.compare(f.input.size() - 4, 4, ".csv") == 0 ? "csv"
@@ -155,11 +132,10 @@ ReferenceProfile build_profile(const Flags& f) {
     } else {
       PayloadFormat pf;
       if (!parse_payload_format(format, pf) || pf == PayloadFormat::automatic) {
-        throw std::invalid_argument(
-            "--format must be csv, jsonl, kserve-v1, v2, tf-serving or openai");
+        throw std::invalid_argument("--format '" + format + "': not a payload format");
       }
       FeatureNaming naming;
-      naming.columns = f.columns.empty() ? nullptr : &f.columns;
+      naming.columns = columns_given.empty() ? nullptr : &columns_given;
       std::map<std::string, std::vector<std::string>> tensors = profile.tensor_columns;
       naming.tensor_columns = &tensors;
       read_bodies(in, pf, f.direction, naming, builder);
@@ -181,8 +157,9 @@ ReferenceProfile build_profile(const Flags& f) {
   for (auto& p : features) profile.features.push_back(std::move(p));
   std::vector<std::string>& columns =
       f.direction == Direction::input ? profile.input_columns : profile.output_columns;
-  columns = f.columns.empty() && (format == "csv" || format == "jsonl") ? builder.feature_order()
-                                                                        : f.columns;
+  columns = columns_given.empty() && (format == "csv" || format == "jsonl")
+                ? builder.feature_order()
+                : columns_given;
   profile.source = profile.source.empty() ? f.input : profile.source + ", " + f.input;
   // Validate what we are about to write exactly as the sidecar will read it.
   (void)parse_profile(profile_to_json(profile), f.input);
@@ -191,31 +168,22 @@ ReferenceProfile build_profile(const Flags& f) {
 
 }  // namespace
 
-int run_profile_command(int argc, char** argv) {
-  std::optional<Flags> flags;
-  try {
-    flags = parse_flags(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mlsidecar profile: %s\n", e.what());
-    return 2;
-  }
-  if (!flags) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  try {
-    ReferenceProfile profile = build_profile(*flags);
-    if (flags->output.empty()) {
-      std::cout << profile_to_json(profile);
-      std::cout.flush();
-    } else {
-      save_profile(profile, flags->output);
+int run_profile_command(const std::vector<std::string>& args, const cli::Environment& env) {
+  return cli::run_command(profile_flags(), args, env, [](Flags& flags) {
+    try {
+      ReferenceProfile profile = build_profile(flags);
+      if (flags.output.empty()) {
+        std::cout << profile_to_json(profile);
+        std::cout.flush();
+      } else {
+        save_profile(profile, flags.output);
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mlsidecar profile: %s\n", e.what());
+      return 2;
     }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mlsidecar profile: %s\n", e.what());
-    return 2;
-  }
-  return 0;
+    return 0;
+  });
 }
 
 }  // namespace mlsidecar::drift
