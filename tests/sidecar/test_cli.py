@@ -112,18 +112,16 @@ def test_version(flag):
 
 
 def test_bare_boolean_and_explicit_value():
-    source = str(GOLDEN / "pod-nonnative.in.yaml")
-    # The input asks for a non-native sidecar by annotation; the flag sets the default only.
-    native = str(GOLDEN / "deployment.in.yaml")
-    bare = run("inject", "-f", native, "--native")
-    assert bare.returncode == 0, bare.stderr
-    args, spec = sidecar_args(bare)
-    assert any(c["name"] == "mlsidecar" for c in spec.get("initContainers", []))
-    off = run("inject", "-f", native, "--native=false")
+    manifest = str(GOLDEN / "deployment.in.yaml")
+    for args in (["--native"], ["--native=true"], []):
+        result = run("inject", "-f", manifest, *args)
+        assert result.returncode == 0, result.stderr
+        _, spec = sidecar_args(result)
+        assert [c["name"] for c in spec["initContainers"]] == ["mlsidecar"]
+    off = run("inject", "-f", manifest, "--native=false")
     assert off.returncode == 0, off.stderr
-    args, spec = sidecar_args(off)
+    _, spec = sidecar_args(off)
     assert spec["containers"][0]["name"] == "mlsidecar" and "initContainers" not in spec
-    assert run("inject", "-f", source, "--native=true").returncode == 0
 
 
 @pytest.mark.parametrize("value,arg,grace", [
