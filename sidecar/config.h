@@ -6,22 +6,15 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "sidecar/cli/flags.h"
 
 namespace mlsidecar {
 
 // A configuration mistake: one line for the user; main turns it into exit code 2.
-struct ConfigError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-struct Endpoint {
-  std::string host;
-  std::uint16_t port = 0;
-  std::string to_string() const;
-};
+using ConfigError = cli::UsageError;
 
 struct Config {
   Endpoint listen{"0.0.0.0", 8080};
@@ -75,13 +68,26 @@ struct Config {
 };
 
 // Parses `args` (without the program name and subcommand) on top of `env` (name -> value, only
-// MLSIDECAR_* is read). Throws ConfigError. Returns std::nullopt-like via `help_requested`.
+// MLSIDECAR_* is read) and validates the result. Throws ConfigError. `help` is set, and nothing
+// else parsed, when --help or -h is among the arguments.
 struct ParseResult {
   Config config;
   bool help = false;
 };
 ParseResult parse_config(const std::vector<std::string>& args,
                          const std::map<std::string, std::string>& env);
+
+// The flags of `serve`, one per Config field: the one definition behind parse_config,
+// config_help, config_to_json and apply_serve_flag.
+const cli::FlagSet<Config>& serve_flags();
+
+// Sets one `serve` flag by name (without the dashes) on `config`, as `--name value` would; throws
+// ConfigError naming the flag. For settings that arrive one by one, such as a pod annotation
+// mlsidecar.io/<flag>. Cross-flag rules are checked by validate_config.
+void apply_serve_flag(Config& config, std::string_view name, const std::string& value);
+
+// The rules that involve several flags (--queue-depth needs --container-concurrency, ...).
+void validate_config(const Config& config);
 
 // The --help text: every flag, its environment variable and its default.
 std::string config_help();

@@ -1,26 +1,64 @@
 #include "sidecar/subcommands.h"
 
-#include "metrics/drift/profile_command.h"
-#include "policies/simulate_command.h"
-#ifdef MLSIDECAR_HAVE_INJECT
+#include <cstdio>
+#include <exception>
+
+#include "metrics/drift/profile/profile_command.h"
+#include "sidecar/config.h"
 #include "sidecar/inject/commands.h"
-#endif
+#include "sidecar/sidecar.h"
+#include "simulator/simulate_command.h"
 
 namespace mlsidecar {
+namespace {
 
-bool run_subcommand(const std::string& command, int argc, char** argv, int& exit_code) {
-  if (command == "profile") return exit_code = drift::run_profile_command(argc, argv), true;
-  if (command == "simulate") return exit_code = policies::run_simulate_command(argc, argv), true;
-#ifdef MLSIDECAR_HAVE_INJECT
-  if (command == "inject") return exit_code = inject::run_inject_command(argc, argv), true;
-  if (command == "uninject") return exit_code = inject::run_uninject_command(argc, argv), true;
-  if (command == "webhook") return exit_code = inject::run_webhook_command(argc, argv), true;
-#endif
-  (void)argc;
-  (void)argv;
-  (void)command;
-  (void)exit_code;
-  return false;
+using Args = std::vector<std::string>;
+
+int run_serve(const Args& args, const cli::Environment& env) {
+  try {
+    ParseResult parsed = parse_config(args, env);
+    if (parsed.help) return cli::print_help(config_help());
+    return serve(parsed.config);
+  } catch (const ConfigError& e) {
+    return cli::report_usage_error(serve_flags().info(), e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mlsidecar: %s\n", e.what());
+    return 1;
+  }
+}
+
+int run_version(const Args&, const cli::Environment&) {
+  std::printf("mlsidecar %s\n", MLSIDECAR_VERSION);
+  return 0;
+}
+
+struct Command {
+  const char* name;
+  int (*run)(const Args& args, const cli::Environment& env);
+};
+
+constexpr Command kCommands[] = {
+    {"serve", run_serve},
+    {"profile", drift::run_profile_command},
+    {"simulate", policies::run_simulate_command},
+    {"inject", inject::run_inject_command},
+    {"uninject", inject::run_uninject_command},
+    {"webhook", inject::run_webhook_command},
+    {"version", run_version},
+};
+
+}  // namespace
+
+int run_mlsidecar(const Args& args, const cli::Environment& env) {
+  if (args.empty() || args[0].rfind("-", 0) == 0) {
+    if (!args.empty() && args[0] == "--version") return run_version(args, env);
+    return run_serve(args, env);
+  }
+  for (const Command& command : kCommands) {
+    if (args[0] == command.name) return command.run(Args(args.begin() + 1, args.end()), env);
+  }
+  std::fprintf(stderr, "mlsidecar: unknown command '%s' (see mlsidecar --help)\n", args[0].c_str());
+  return 2;
 }
 
 }  // namespace mlsidecar

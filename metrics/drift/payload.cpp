@@ -18,21 +18,30 @@ std::string_view payload_format_name(PayloadFormat format) {
   return "auto";
 }
 
+std::span<const PayloadFormatSpelling> payload_format_spellings() {
+  static constexpr PayloadFormatSpelling kSpellings[] = {
+      {"auto", PayloadFormat::automatic},
+      {"kserve-v1", PayloadFormat::kserve_v1},
+      {"v2", PayloadFormat::open_inference_v2},
+      {"tf-serving", PayloadFormat::tf_serving},
+      {"openai", PayloadFormat::openai},
+      {"automatic", PayloadFormat::automatic},
+      {"v1", PayloadFormat::kserve_v1},
+      {"open-inference-v2", PayloadFormat::open_inference_v2},
+      {"oip", PayloadFormat::open_inference_v2},
+      {"tfserving", PayloadFormat::tf_serving},
+  };
+  return kSpellings;
+}
+
 bool parse_payload_format(std::string_view text, PayloadFormat& out) {
-  if (text == "auto" || text == "automatic") {
-    out = PayloadFormat::automatic;
-  } else if (text == "kserve-v1" || text == "v1") {
-    out = PayloadFormat::kserve_v1;
-  } else if (text == "v2" || text == "open-inference-v2" || text == "oip") {
-    out = PayloadFormat::open_inference_v2;
-  } else if (text == "tf-serving" || text == "tfserving") {
-    out = PayloadFormat::tf_serving;
-  } else if (text == "openai") {
-    out = PayloadFormat::openai;
-  } else {
-    return false;
+  for (const PayloadFormatSpelling& spelling : payload_format_spellings()) {
+    if (spelling.text == text) {
+      out = spelling.format;
+      return true;
+    }
   }
-  return true;
+  return false;
 }
 
 std::string_view read_status_name(ReadStatus status) {

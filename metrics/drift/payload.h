@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,8 +40,15 @@ enum class PayloadFormat : std::uint8_t {
   openai
 };
 std::string_view payload_format_name(PayloadFormat format);
-// Parses a --drift-format value ("auto", "kserve-v1"/"v1", "v2"/"open-inference-v2",
-// "tf-serving", "openai"); false when unknown.
+// Every spelling the readers accept, canonical names first ("auto", "kserve-v1", "v2",
+// "tf-serving", "openai", then aliases such as "v1" and "tfserving"): the one list behind
+// parse_payload_format, `serve --drift-format` and `profile --format`.
+struct PayloadFormatSpelling {
+  std::string_view text;
+  PayloadFormat format;
+};
+std::span<const PayloadFormatSpelling> payload_format_spellings();
+// Parses one of those spellings; false when unknown.
 bool parse_payload_format(std::string_view text, PayloadFormat& out);
 
 struct FeatureValue {

@@ -1,87 +1,129 @@
 // `mlsidecar inject` and `mlsidecar uninject`: files in, YAML out. See commands.h.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <stdexcept>
+
 #include "sidecar/inject/commands.h"
 #include "sidecar/inject/manifest.h"
 #include "sidecar/inject/settings.h"
 
-#include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <iterator>
-#include <sstream>
-#include <stdexcept>
-
 namespace mlsidecar::inject {
 namespace {
 
-void print_usage(const char* command, bool with_settings) {
-  std::fprintf(stderr,
-               "usage: mlsidecar %s -f FILE|-%s\n"
-               "  -f, --filename FILE  manifest to read (multi-document YAML or kind: List); - "
-               "for stdin\n",
-               command, with_settings ? " [flags]" : "");
-  if (with_settings) std::fputs(settings_help().c_str(), stderr);
+struct InjectOptions {
+  InjectionSettings settings;
+  std::vector<std::string> files;
+};
+
+// One manifest file as read: its name for messages, and its text.
+struct Input {
+  std::string name;
+  std::string text;
+};
+
+// A failure to read or transform: one line, exit code 1.
+struct InputError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+cli::Flag<InjectOptions> filename_flag() {
+  return cli::list_flag("filename", &InjectOptions::files,
+                        "manifest (multi-document YAML, JSON or kind: List); a directory gives "
+                        "its .yaml, .yml and .json files in name order (not its subdirectories); "
+                        "- is stdin")
+      .short_name('f')
+      .value_name("FILE|DIR|-")
+      .no_env()
+      .required();
 }
 
-bool read_input(const std::string& path, std::string& out) {
-  if (path == "-") {
-    out.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    return !std::cin.bad();
-  }
+const cli::FlagSet<InjectOptions>& inject_flags() {
+  static const cli::FlagSet<InjectOptions> flags(
+      cli::CommandInfo{.name = "inject",
+                       .usage = "usage: mlsidecar inject -f FILE|DIR|- [-f ...] [flags]",
+                       .description =
+                           "Puts the mlsidecar container into the pods of the manifests and writes "
+                           "them to stdout,\none report line per object to stderr. Injecting twice "
+                           "changes nothing."},
+      cli::join({filename_flag()}, cli::nested(&InjectOptions::settings, settings_flags())));
+  return flags;
+}
+
+const cli::FlagSet<InjectOptions>& uninject_flags() {
+  static const cli::FlagSet<InjectOptions> flags(
+      cli::CommandInfo{.name = "uninject",
+                       .usage = "usage: mlsidecar uninject -f FILE|DIR|- [-f ...]",
+                       .description = "Writes the manifests as they were before `mlsidecar "
+                                      "inject` to stdout."},
+      {filename_flag()});
+  return flags;
+}
+
+std::string read_stream(std::istream& in, const std::string& name) {
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw InputError("cannot read " + name);
+  return text;
+}
+
+void read_file_into(std::vector<Input>& inputs, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  out = buffer.str();
-  return !in.bad();
+  if (!in) throw InputError("cannot read " + path);
+  inputs.push_back({path, read_stream(in, path)});
 }
 
-int run(int argc, char** argv, Direction direction) {
-  const char* command = direction == Direction::inject ? "inject" : "uninject";
-  const bool with_settings = direction == Direction::inject;
-  std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
-  ParsedSettings parsed;
+bool is_manifest_file(const std::filesystem::directory_entry& entry) {
+  const std::string ext = entry.path().extension().string();
+  return entry.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json");
+}
+
+// Each -f in order; a directory's manifest files sorted by name, as kubectl reads them.
+std::vector<Input> read_inputs(const std::vector<std::string>& files) {
+  std::vector<Input> inputs;
+  for (const std::string& file : files) {
+    if (file == "-") {
+      inputs.push_back({"stdin", read_stream(std::cin, "stdin")});
+      continue;
+    }
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) {
+      std::vector<std::string> paths;
+      for (const auto& entry : std::filesystem::directory_iterator(file, ec)) {
+        if (is_manifest_file(entry)) paths.push_back(entry.path().string());
+      }
+      if (ec) throw InputError("cannot read the directory " + file);
+      if (paths.empty()) throw InputError(file + ": no .yaml, .yml or .json file in the directory");
+      std::sort(paths.begin(), paths.end());
+      for (const auto& path : paths) read_file_into(inputs, path);
+      continue;
+    }
+    read_file_into(inputs, file);
+  }
+  return inputs;
+}
+
+int run(const InjectOptions& options, Direction direction, const char* command) {
+  std::string output;
+  std::vector<std::string> reports;
   try {
-    parsed = with_settings ? parse_settings(args, process_environment())
-                           : ParsedSettings{InjectionSettings{}, args};
-  } catch (const std::invalid_argument& e) {
+    for (const Input& input : read_inputs(options.files)) {
+      const ManifestResult result = transform_manifest(input.text, direction, options.settings);
+      if (!result.ok) throw InputError(input.name + ": " + result.error);
+      if (result.yaml.empty()) throw InputError(input.name + ": no manifest in it");
+      if (!output.empty()) output += "---\n";
+      output += result.yaml;
+      reports.insert(reports.end(), result.reports.begin(), result.reports.end());
+    }
+  } catch (const InputError& e) {
     std::fprintf(stderr, "mlsidecar %s: %s\n", command, e.what());
-    return 2;
-  }
-  std::string file;
-  for (std::size_t i = 0; i < parsed.rest.size(); ++i) {
-    const std::string& a = parsed.rest[i];
-    if (a == "-h" || a == "--help") {
-      print_usage(command, with_settings);
-      return 0;
-    }
-    if ((a == "-f" || a == "--filename") && i + 1 < parsed.rest.size()) {
-      file = parsed.rest[++i];
-    } else if (a.rfind("--filename=", 0) == 0) {
-      file = a.substr(11);
-    } else {
-      std::fprintf(stderr, "mlsidecar %s: unknown argument \"%s\"\n", command, a.c_str());
-      print_usage(command, with_settings);
-      return 2;
-    }
-  }
-  if (file.empty()) {
-    print_usage(command, with_settings);
-    return 2;
-  }
-  std::string input;
-  if (!read_input(file, input)) {
-    std::fprintf(stderr, "mlsidecar %s: cannot read %s\n", command, file.c_str());
     return 1;
   }
-  const ManifestResult result = transform_manifest(input, direction, parsed.settings);
-  if (!result.ok) {
-    std::fprintf(stderr, "mlsidecar %s: %s: %s\n", command, file == "-" ? "stdin" : file.c_str(),
-                 result.error.c_str());
-    return 1;
-  }
-  for (const auto& line : result.reports) std::fprintf(stderr, "%s\n", line.c_str());
+  for (const auto& line : reports) std::fprintf(stderr, "%s\n", line.c_str());
   // The output is complete before the first byte is written: nothing half-written on failure.
-  if (std::fwrite(result.yaml.data(), 1, result.yaml.size(), stdout) != result.yaml.size() ||
+  if (std::fwrite(output.data(), 1, output.size(), stdout) != output.size() ||
       std::fflush(stdout) != 0) {
     std::fprintf(stderr, "mlsidecar %s: cannot write stdout\n", command);
     return 1;
@@ -91,7 +133,16 @@ int run(int argc, char** argv, Direction direction) {
 
 }  // namespace
 
-int run_inject_command(int argc, char** argv) { return run(argc, argv, Direction::inject); }
-int run_uninject_command(int argc, char** argv) { return run(argc, argv, Direction::uninject); }
+int run_inject_command(const std::vector<std::string>& args, const cli::Environment& env) {
+  return cli::run_command(inject_flags(), args, env, [](const InjectOptions& options) {
+    return run(options, Direction::inject, "inject");
+  });
+}
+
+int run_uninject_command(const std::vector<std::string>& args, const cli::Environment& env) {
+  return cli::run_command(uninject_flags(), args, env, [](const InjectOptions& options) {
+    return run(options, Direction::uninject, "uninject");
+  });
+}
 
 }  // namespace mlsidecar::inject

@@ -179,13 +179,12 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
 
   // The model container gets a preStop pause only if it has none, so that it keeps serving while
   // endpoints are removed (see docs/injection.md, "What changes in the pod").
-  if (settings.model_prestop_sleep_seconds > 0 &&
+  if (settings.model_prestop_sleep.count() > 0 &&
       !out.contains(model_container / "lifecycle" / "preStop")) {
     log.set(out, model_container / "lifecycle" / "preStop",
-            Json{{"sleep", {{"seconds", settings.model_prestop_sleep_seconds}}}});
+            Json{{"sleep", {{"seconds", settings.model_prestop_sleep.count()}}}});
   }
-  const int needed_grace = settings.model_prestop_sleep_seconds + settings.drain_seconds +
-                           settings.shutdown_timeout_seconds;
+  const int needed_grace = needed_grace_seconds(settings);
   const Json& grace = out["spec"].value("terminationGracePeriodSeconds", Json());
   const int current_grace =
       grace.is_number_integer() ? grace.get<int>() : kKubernetesDefaultGraceSeconds;

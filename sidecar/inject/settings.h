@@ -1,14 +1,15 @@
 // Injection settings: the defaults a platform team chooses once (image, ports, resources, timing),
-// which per-pod annotations may override. One typed struct, parsed once from flags and environment
-// by parse_settings(); the injection core only reads it.
+// which per-pod annotations may override. One typed struct whose flags (settings_flags()) are
+// shared by `mlsidecar inject` and `mlsidecar webhook`; the injection core only reads it.
 //
 // Thread-safety: a plain value; share it read-only.
 #pragma once
 
-#include <map>
-#include <optional>
+#include <chrono>
 #include <string>
 #include <vector>
+
+#include "sidecar/cli/flags.h"
 
 namespace mlsidecar::inject {
 
@@ -23,28 +24,24 @@ struct InjectionSettings {
   std::string memory_request = "64Mi";
   std::string cpu_limit = "1";
   std::string memory_limit = "256Mi";
-  int drain_seconds = 5;
-  int shutdown_timeout_seconds = 30;
+  std::chrono::milliseconds drain{5000};              // the sidecar's --drain-seconds
+  std::chrono::milliseconds shutdown_timeout{30000};  // the sidecar's --shutdown-timeout
   // preStop sleep added to the model container so it outlives endpoint removal; 0 adds nothing.
-  int model_prestop_sleep_seconds = 5;
+  // Whole seconds: Kubernetes' sleep action counts seconds.
+  std::chrono::seconds model_prestop_sleep{5};
   int run_as_user = 65532;
 };
 
-// Flags understood by parse_settings, with their help text, for --help output.
-std::string settings_help();
+// The settings' flags (--image, --native, --drain-seconds, ...), each also read from
+// MLSIDECAR_<FLAG>.
+const std::vector<cli::Flag<InjectionSettings>>& settings_flags();
 
-// Reads settings from `--flag value` / `--flag=value` arguments, falling back to the environment
-// variable MLSIDECAR_<FLAG> (upper case, dashes as underscores), then to the defaults. Arguments it
-// does not know are returned in `rest` in order. Throws std::invalid_argument with a one-line
-// message for a bad value.
-struct ParsedSettings {
-  InjectionSettings settings;
-  std::vector<std::string> rest;
-};
-ParsedSettings parse_settings(const std::vector<std::string>& args,
-                              const std::map<std::string, std::string>& env);
+// The time Kubernetes must allow the pod to stop: the model's preStop sleep, the sidecar's drain
+// and its shutdown timeout, in whole seconds rounded up.
+int needed_grace_seconds(const InjectionSettings& settings);
 
-// The process environment as a map, for parse_settings.
-std::map<std::string, std::string> process_environment();
+// A duration as the sidecar's argument: plain seconds when whole ("5", as injection always wrote
+// it, so that re-injecting an older manifest changes nothing), else milliseconds ("500ms").
+std::string duration_argument(std::chrono::milliseconds d);
 
 }  // namespace mlsidecar::inject

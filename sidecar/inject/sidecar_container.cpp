@@ -56,8 +56,8 @@ Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& s
   if (!plan.drift_config_map.empty()) {
     flag("drift-profile", std::string(kDriftMountPath) + "/" + plan.drift_key);
   }
-  flag("drain-seconds", std::to_string(settings.drain_seconds));
-  flag("shutdown-timeout", std::to_string(settings.shutdown_timeout_seconds));
+  flag("drain-seconds", duration_argument(settings.drain));
+  flag("shutdown-timeout", duration_argument(settings.shutdown_timeout));
 
   Json c = Json::object();
   c["name"] = settings.container_name;

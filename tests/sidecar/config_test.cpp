@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics/drift/payload.h"
 #include "sidecar/config.h"
 
 using namespace mlsidecar;
@@ -81,6 +82,34 @@ TEST_CASE("--help documents every flag with its environment variable") {
   }
   CHECK(help.find("MLSIDECAR_READY_PATH") != std::string::npos);
   CHECK(parse_config({"--help"}, {}).help);
+}
+
+TEST_CASE("--drift-format takes every spelling the payload readers accept, and only those") {
+  // The choices come from drift::payload_format_spellings(): "v1" and "tfserving" were refused.
+  for (const auto& spelling : drift::payload_format_spellings()) {
+    Config c = parse({"--drift-format", std::string(spelling.text)});
+    drift::PayloadFormat format{};
+    CHECK(drift::parse_payload_format(c.drift_format, format));
+    CHECK(format == spelling.format);
+  }
+  CHECK(parse({"--drift-format", "v1"}).drift_format == "v1");
+  CHECK(parse({"--drift-format", "tfserving"}).drift_format == "tfserving");
+  CHECK_THROWS_AS(parse({"--drift-format", "xml"}), ConfigError);
+  CHECK(config_help().find("tfserving") != std::string::npos);
+}
+
+TEST_CASE("one serve flag can be applied by name, as a pod annotation would be") {
+  Config c;
+  apply_serve_flag(c, "drain-seconds", "15s");
+  apply_serve_flag(c, "container-concurrency", "8");
+  CHECK(c.drain == std::chrono::seconds(15));
+  CHECK(c.container_concurrency == 8);
+  CHECK_THROWS_WITH(apply_serve_flag(c, "container-concurrency", "lots"),
+                    "--container-concurrency 'lots': expected a whole number");
+  CHECK_THROWS_WITH(apply_serve_flag(c, "no-such-flag", "1"), "unknown flag --no-such-flag");
+  c.queue_depth = 4;
+  c.container_concurrency = 0;
+  CHECK_THROWS_AS(validate_config(c), ConfigError);
 }
 
 TEST_CASE("/config shows the effective settings as JSON") {

@@ -1,5 +1,5 @@
-// Test driver for the drift engine, used by test_scipy_agreement.py:
-//   drift_tool profile ARGS...        runs `mlsidecar profile` (run_profile_command)
+// Test driver for the drift engine, used by test_scipy_agreement.py (which builds its profiles with
+// the real `mlsidecar profile`):
 //   drift_tool stats < cases.json     evaluates statistics: {"cases": [{"op": ..., ...}]}
 //   drift_tool engine --profile P --bodies FILE --route predict|infer|generate
 //              [--direction input|output] [--window N]
@@ -22,7 +22,6 @@
 
 #include "metrics/drift/drift_engine.h"
 #include "metrics/drift/json_values.h"
-#include "metrics/drift/profile_command.h"
 #include "metrics/drift/statistics.h"
 
 namespace {
@@ -189,12 +188,11 @@ int run_engine(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: drift_tool profile|stats|engine ...\n";
+    std::cerr << "usage: drift_tool stats|engine|bench ...\n";
     return 2;
   }
   const std::string cmd = argv[1];
   try {
-    if (cmd == "profile") return drift::run_profile_command(argc - 1, argv + 1);
     if (cmd == "stats") return run_stats();
     if (cmd == "engine") return run_engine(argc, argv);
     if (cmd == "bench") return run_bench(argc, argv);

@@ -1,13 +1,14 @@
 """Numeric validation of the drift engine against SciPy, run in the same test.
 
 Data in several shapes (normal, shifted, scaled, heavy-tailed, discrete, categorical with unseen
-categories) goes through the project's own code: `mlsidecar profile` (drift_tool profile) builds
+categories) goes through the project's own code: `mlsidecar profile` (the real binary) builds
 the reference profile from a CSV, and a DriftEngine (drift_tool engine) reads live KServe V1 or
 Open Inference V2 bodies and computes every statistic. The same numbers are then computed here
 with scipy.stats.ks_2samp, wasserstein_distance, scipy.spatial.distance.jensenshannon(base=2),
 chisquare, and PSI from its formula with numpy, and must agree to 1e-9 relative.
 
-Run: DRIFT_TOOL=build-drift/tests/metrics/drift/drift_tool /usr/bin/python3 -m pytest -q FILE
+Run: MLSIDECAR_BIN=build/sidecar/mlsidecar DRIFT_TOOL=build/tests/metrics/drift/drift_tool \
+     /usr/bin/python3 -m pytest -q FILE
 """
 
 import json
@@ -21,7 +22,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-TOOL = os.environ.get("DRIFT_TOOL", "build-drift/tests/metrics/drift/drift_tool")
+TOOL = os.environ.get("DRIFT_TOOL", "build/tests/metrics/drift/drift_tool")
+MLSIDECAR = os.environ.get("MLSIDECAR_BIN", "build/sidecar/mlsidecar")
 EPS = 1e-4  # kRatioEpsilon in metrics/drift/statistics.h
 RTOL = 1e-9
 N_REF = 6000
@@ -36,7 +38,9 @@ def close(ours, theirs, rtol=RTOL, atol=1e-300):
 
 
 def run(*args, stdin=None):
-    return subprocess.run([TOOL, *args], input=stdin, capture_output=True, text=True)
+    """drift_tool for `stats` and `engine`, the real mlsidecar for `profile`."""
+    binary = MLSIDECAR if args[0] == "profile" else TOOL
+    return subprocess.run([binary, *args], input=stdin, capture_output=True, text=True)
 
 
 def psi_numpy(expected, actual):

@@ -15,7 +15,7 @@ NODE_DIR = HERE / "node"
 def binary():
     path = os.environ.get("MLSIDECAR_BIN")
     if not path:
-        pytest.fail("set MLSIDECAR_BIN to mlsidecar or mlsidecar-inject-driver (ctest does)")
+        pytest.fail("set MLSIDECAR_BIN to the mlsidecar binary (ctest does)")
     return path
 
 

@@ -1,4 +1,4 @@
-#include "policies/load_trace.h"
+#include "simulator/load_trace.h"
 
 #include <algorithm>
 #include <cmath>

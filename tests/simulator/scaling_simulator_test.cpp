@@ -1,8 +1,8 @@
-#include "policies/scaling_simulator.h"
+#include "simulator/scaling_simulator.h"
 
 #include <catch2/catch.hpp>
 
-#include "policies/simulation_report.h"
+#include "simulator/simulation_report.h"
 
 using namespace mlsidecar::policies;
 using namespace std::chrono_literals;

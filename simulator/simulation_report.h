@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "policies/load_trace.h"
-#include "policies/scaling_simulator.h"
+#include "simulator/load_trace.h"
+#include "simulator/scaling_simulator.h"
 
 namespace mlsidecar::policies {
 

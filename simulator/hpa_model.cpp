@@ -1,4 +1,4 @@
-#include "policies/hpa_model.h"
+#include "simulator/hpa_model.h"
 
 #include <algorithm>
 #include <climits>

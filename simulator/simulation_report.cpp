@@ -1,4 +1,4 @@
-#include "policies/simulation_report.h"
+#include "simulator/simulation_report.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "metrics/drift/training_data.h"
+#include "metrics/drift/profile/training_data.h"
 
 #include <charconv>
 #include <cmath>

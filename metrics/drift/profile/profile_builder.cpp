@@ -1,4 +1,4 @@
-#include "metrics/drift/profile_builder.h"
+#include "metrics/drift/profile/profile_builder.h"
 
 #include <algorithm>
 #include <cmath>

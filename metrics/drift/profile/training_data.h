@@ -9,7 +9,7 @@
 #include <string>
 
 #include "metrics/drift/payload.h"
-#include "metrics/drift/profile_builder.h"
+#include "metrics/drift/profile/profile_builder.h"
 
 namespace mlsidecar::drift {
 

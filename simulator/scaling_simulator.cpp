@@ -1,4 +1,4 @@
-#include "policies/scaling_simulator.h"
+#include "simulator/scaling_simulator.h"
 
 #include <algorithm>
 #include <array>

@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "policies/admission_controller.h"
-#include "policies/hpa_model.h"
-#include "policies/load_trace.h"
+#include "simulator/hpa_model.h"
+#include "simulator/load_trace.h"
 
 namespace mlsidecar::policies {
 

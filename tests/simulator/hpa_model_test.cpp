@@ -1,6 +1,6 @@
 // Cases from the Kubernetes HPA documentation ("Algorithm details", "Configurable scaling
 // behavior"), worked by hand.
-#include "policies/hpa_model.h"
+#include "simulator/hpa_model.h"
 
 #include <catch2/catch.hpp>
 
