@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "metrics/drift/payload.h"
+#include "sidecar/metrics_url.h"
 
 namespace mlsidecar {
 namespace {
@@ -103,6 +104,11 @@ std::vector<cli::Flag<Config>> flag_table() {
                        "log lines at least this severe"),
       number_flag("access-log-sample", &C::access_log_sample, 0, 1,
                   "fraction of requests written to the access log"),
+      string_flag("merge-metrics", &C::merge_metrics,
+                  "the model's own metrics URL (http://127.0.0.1:PORT/metrics), appended to "
+                  "/metrics at each scrape; empty = off"),
+      duration_flag("merge-metrics-timeout", &C::merge_metrics_timeout,
+                    "longest wait for the model's metrics at a scrape"),
   };
 }
 
@@ -126,6 +132,10 @@ void validate_config(const Config& c) {
   }
   if (c.ready_path.size() && c.ready_path.front() != '/') {
     throw ConfigError("--ready-path '" + c.ready_path + "': must start with /");
+  }
+  if (!c.merge_metrics.empty() && !parse_metrics_url(c.merge_metrics)) {
+    throw ConfigError("--merge-metrics '" + c.merge_metrics +
+                      "': expected http://ADDRESS:PORT/PATH with an IP address or localhost");
   }
 }
 

@@ -64,6 +64,10 @@ struct Config {
   std::string log_level = "info";
   double access_log_sample = 0;  // fraction of requests logged
 
+  // The model's own metrics, appended to /metrics (empty: off).
+  std::string merge_metrics;
+  std::chrono::milliseconds merge_metrics_timeout{2000};
+
   std::string config_file;  // where the file layer came from, if any
 };
 

@@ -12,7 +12,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <charconv>
 
 #include "metrics/exposition_merge.h"
 
@@ -26,40 +25,6 @@ namespace {
 constexpr const char* kResultNames[ModelMetrics::kResults] = {
     "ok", "connect_failed", "timeout", "bad_status", "too_large", "invalid_response"};
 }  // namespace
-
-std::optional<MetricsUrl> parse_metrics_url(const std::string& url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.compare(0, kScheme.size(), kScheme) != 0) return std::nullopt;
-  std::string_view rest = std::string_view(url).substr(kScheme.size());
-  MetricsUrl out;
-  const std::size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  if (slash != std::string_view::npos) out.path = std::string(rest.substr(slash));
-  std::size_t colon = authority.rfind(':');
-  if (!authority.empty() && authority.front() == '[') {  // [::1]:8000
-    const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    out.host = std::string(authority.substr(1, close - 1));
-    colon = close + 1 < authority.size() && authority[close + 1] == ':' ? close + 1
-                                                                      : std::string_view::npos;
-  } else {
-    out.host = std::string(authority.substr(0, colon));
-  }
-  if (colon != std::string_view::npos) {
-    std::string_view port = authority.substr(colon + 1);
-    unsigned p = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (ec != std::errc{} || end != port.data() + port.size() || p == 0 || p > 65535) {
-      return std::nullopt;
-    }
-    out.port = static_cast<std::uint16_t>(p);
-  }
-  if (out.host == "localhost") out.host = "127.0.0.1";
-  boost::system::error_code bad;
-  asio::ip::make_address(out.host, bad);
-  if (bad) return std::nullopt;
-  return out;
-}
 
 ModelMetrics::ModelMetrics(MetricsUrl url, std::chrono::milliseconds timeout)
     : url_(std::move(url)), timeout_(timeout) {}
@@ -81,7 +46,13 @@ asio::awaitable<ModelMetrics::Result> ModelMetrics::fetch(std::string& body) {
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(kMaxModelMetricsBytes);
-  co_await http::async_read(stream, buffer, parser, token);
+  // The length is checked here too: Boost 1.74's response parser reports body_limit for a
+  // Content-Length over the limit after entering the body state, and a later read goes on.
+  co_await http::async_read_header(stream, buffer, parser, token);
+  if (!ec && parser.content_length().value_or(0) > kMaxModelMetricsBytes) {
+    co_return Result::too_large;
+  }
+  if (!ec && !parser.is_done()) co_await http::async_read(stream, buffer, parser, token);
   if (ec == beast::error::timeout) co_return Result::timeout;
   if (ec == http::error::body_limit) co_return Result::too_large;
   if (ec) co_return Result::invalid_response;

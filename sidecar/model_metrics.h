@@ -20,22 +20,14 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
+
+#include "sidecar/metrics_url.h"
 
 namespace mlsidecar {
 
 inline constexpr std::size_t kMaxModelMetricsBytes = 8 * 1024 * 1024;
-
-// http://HOST:PORT/PATH with HOST an IP address or localhost.
-struct MetricsUrl {
-  std::string host;
-  std::uint16_t port = 80;
-  std::string path = "/metrics";
-};
-// nullopt when `url` is not of that form.
-std::optional<MetricsUrl> parse_metrics_url(const std::string& url);
 
 class ModelMetrics : public prometheus::Collectable {
  public:

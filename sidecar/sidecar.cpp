@@ -16,6 +16,7 @@
 #include "sidecar/admin_server.h"
 #include "sidecar/io_thread.h"
 #include "sidecar/log.h"
+#include "sidecar/model_metrics.h"
 #include "sidecar/readiness_probe.h"
 #include "sidecar/request_chain.h"
 
@@ -156,7 +157,17 @@ int serve(const Config& given) {
   std::vector<std::unique_ptr<IoThread>> threads;
   tcp::endpoint bound = listen_at;
   asio::io_context admin_io{1};
-  AdminServer admin(admin_io, state, chain, {std::make_shared<metrics::ProcessMetrics>()});
+  // With the model's own metrics merged into the same scrape, the pod's process_* are the
+  // model's: the sidecar's own step aside as mlsidecar_process_*.
+  std::shared_ptr<ModelMetrics> model_metrics;
+  if (!config.merge_metrics.empty()) {
+    model_metrics = std::make_shared<ModelMetrics>(*parse_metrics_url(config.merge_metrics),
+                                                   config.merge_metrics_timeout);
+  }
+  std::vector<std::shared_ptr<prometheus::Collectable>> more = {
+      std::make_shared<metrics::ProcessMetrics>(model_metrics ? "mlsidecar_" : "")};
+  if (model_metrics) more.push_back(model_metrics);
+  AdminServer admin(admin_io, state, chain, std::move(more), model_metrics);
   tcp::endpoint admin_bound;
   try {
     for (unsigned i = 0; i < config.threads; ++i) {

@@ -82,6 +82,7 @@ def test_unknown_flag_is_one_line_exit_2(command):
     (["serve", "--threads", "many"], ["--threads 'many'", "whole number"]),
     (["serve", "--model"], ["--model needs a value"]),
     (["serve", "--drift-format", "xml"], ["--drift-format 'xml'"]),
+    (["serve", "--merge-metrics", "https://model:8000/metrics"], ["--merge-metrics"]),
     (["serve", "stray"], ["unexpected argument 'stray'"]),
     (["profile"], ["--input is required"]),
     (["profile", "--input", "x.csv", "--bins", "zero"], ["--bins"]),
