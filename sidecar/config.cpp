@@ -74,7 +74,8 @@ std::vector<cli::Flag<Config>> flag_table() {
       uint_flag("container-concurrency", &C::container_concurrency, 1000000,
                 "requests in flight to the model at most, 0 = unlimited"),
       uint_flag("queue-depth", &C::queue_depth, 1000000,
-                "requests that may wait for a slot beyond that"),
+                "requests that may wait for a slot beyond that")
+          .default_text("10 per --container-concurrency slot"),
       duration_flag("queue-timeout", &C::queue_timeout, "longest wait in the queue (503 beyond)"),
       number_flag("target-concurrency", &C::target_concurrency, 0, 1e6,
                   "concurrency per replica that is load ratio 1.0"),
@@ -126,8 +127,25 @@ void apply_serve_flag(Config& config, std::string_view name, const std::string& 
   serve_flags().set(config, name, value);
 }
 
+std::size_t queue_depth_of(const Config& c) {
+  if (c.queue_depth != kQueueDepthAuto) return c.queue_depth;
+  return kQueueDepthPerSlot * c.container_concurrency;
+}
+
+const std::vector<std::string_view>& per_pod_flags() {
+  static const std::vector<std::string_view> names = {
+      "threads", "ready-path", "ready-interval", "max-header-bytes", "max-body-bytes",
+      "max-connections", "header-timeout", "idle-timeout", "connect-timeout", "upstream-timeout",
+      "upstream-idle-timeout", "upstream-max-idle", "container-concurrency", "queue-depth",
+      "queue-timeout", "target-concurrency", "latency-slo-seconds", "latency-slo-quantile",
+      "target-output-tokens-per-second", "drift-window", "drift-interval", "drift-sample-rate",
+      "drift-max-body", "drift-max-features", "drift-format", "max-models", "log-level",
+      "access-log-sample", "merge-metrics", "merge-metrics-timeout"};
+  return names;
+}
+
 void validate_config(const Config& c) {
-  if (c.queue_depth > 0 && c.container_concurrency == 0) {
+  if (c.queue_depth != kQueueDepthAuto && c.queue_depth > 0 && c.container_concurrency == 0) {
     throw ConfigError("--queue-depth needs --container-concurrency (a queue needs a limit)");
   }
   if (c.ready_path.size() && c.ready_path.front() != '/') {
@@ -147,6 +165,7 @@ ParseResult parse_config(const std::vector<std::string>& args,
   if (result.help) return result;
   result.config.config_file = outcome.config_file;
   validate_config(result.config);
+  result.config.queue_depth = queue_depth_of(result.config);
   return result;
 }
 

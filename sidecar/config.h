@@ -16,6 +16,11 @@ namespace mlsidecar {
 // A configuration mistake: one line for the user; main turns it into exit code 2.
 using ConfigError = cli::UsageError;
 
+// --queue-depth when not given: as Knative's queue-proxy, 10 waiting requests per slot of
+// --container-concurrency, and none without a limit.
+inline constexpr std::size_t kQueueDepthAuto = static_cast<std::size_t>(-1);
+inline constexpr std::size_t kQueueDepthPerSlot = 10;
+
 struct Config {
   Endpoint listen{"0.0.0.0", 8080};
   Endpoint upstream{"127.0.0.1", 8081};
@@ -43,7 +48,7 @@ struct Config {
 
   // Admission and autoscaling signals (policies/).
   std::size_t container_concurrency = 0;  // 0 = unlimited
-  std::size_t queue_depth = 0;
+  std::size_t queue_depth = kQueueDepthAuto;  // resolved by parse_config (queue_depth_of)
   std::chrono::milliseconds queue_timeout{10000};
   double target_concurrency = 0;  // 0 = 70% of container_concurrency, or 100 when unlimited
   double latency_slo_seconds = 0;
@@ -92,6 +97,15 @@ void apply_serve_flag(Config& config, std::string_view name, const std::string& 
 
 // The rules that involve several flags (--queue-depth needs --container-concurrency, ...).
 void validate_config(const Config& config);
+
+// The queue depth in effect: --queue-depth, or when not given kQueueDepthPerSlot per slot of
+// --container-concurrency (0 without a limit). parse_config stores it in the Config it returns.
+std::size_t queue_depth_of(const Config& config);
+
+// The serve flags a pod may set by annotation (mlsidecar.io/<flag>): the per-pod limits, timeouts,
+// autoscaling targets, drift and metrics settings; not the ports, the model's address or identity,
+// which injection decides.
+const std::vector<std::string_view>& per_pod_flags();
 
 // The --help text: every flag, its environment variable and its default.
 std::string config_help();

@@ -26,7 +26,8 @@ policies::SignalParams signal_params(const Config& config) {
   p.target_concurrency = config.target_concurrency > 0    ? config.target_concurrency
                          : config.container_concurrency > 0 ? kTargetUtilisation * limit
                                                             : kDefaultTargetConcurrency;
-  if (config.queue_depth > 0) p.target_queue_length = static_cast<double>(config.queue_depth) / 2;
+  const std::size_t queue_depth = queue_depth_of(config);
+  if (queue_depth > 0) p.target_queue_length = static_cast<double>(queue_depth) / 2;
   p.target_output_tokens_per_second = config.target_output_tokens_per_second;
   p.latency_slo_seconds = config.latency_slo_seconds;
   p.latency_quantile = config.latency_slo_quantile;
@@ -90,7 +91,7 @@ RequestChain::RequestChain(const Config& config) : config_(config) {
   // 3. admission
   policies::AdmissionParams admission;
   admission.capacity = config.container_concurrency;
-  admission.queue_depth = config.queue_depth;
+  admission.queue_depth = queue_depth_of(config);
   admission.queue_timeout = config.queue_timeout;
   admission_ = std::make_shared<policies::AdmissionController>(admission);
   admission_limited_ = !admission_->unlimited();

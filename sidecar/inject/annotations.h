@@ -13,7 +13,9 @@ inline constexpr std::string_view kModelPort = "mlsidecar.io/model-port";  // nu
 inline constexpr std::string_view kModel = "mlsidecar.io/model";
 inline constexpr std::string_view kModelVersion = "mlsidecar.io/model-version";
 inline constexpr std::string_view kNative = "mlsidecar.io/native";  // "false": ordinary container
-inline constexpr std::string_view kContainerConcurrency = "mlsidecar.io/container-concurrency";
+// Every serve flag of per_pod_flags() (sidecar/config.h) is also an annotation: the prefix and the
+// flag's name, such as mlsidecar.io/container-concurrency or mlsidecar.io/latency-slo-seconds.
+inline constexpr std::string_view kServeFlagPrefix = "mlsidecar.io/";
 inline constexpr std::string_view kDriftProfile = "mlsidecar.io/drift-profile";  // CONFIGMAP[/KEY]
 inline constexpr std::string_view kCpuRequest = "mlsidecar.io/cpu-request";
 inline constexpr std::string_view kCpuLimit = "mlsidecar.io/cpu-limit";

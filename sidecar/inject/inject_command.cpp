@@ -7,6 +7,7 @@
 #include <iterator>
 #include <stdexcept>
 
+#include "sidecar/config.h"
 #include "sidecar/inject/commands.h"
 #include "sidecar/inject/manifest.h"
 #include "sidecar/inject/settings.h"
@@ -41,6 +42,23 @@ cli::Flag<InjectOptions> filename_flag() {
       .required();
 }
 
+// The per-pod annotations, for the help text: each is the serve flag of the same name.
+std::string per_pod_annotations() {
+  std::string out = "\n\nPer pod, the annotation mlsidecar.io/<flag> sets the sidecar's serve flag of that "
+                    "name\n(checked as `mlsidecar serve` checks it) for these flags:\n";
+  std::size_t column = 0;
+  for (std::string_view name : per_pod_flags()) {
+    if (column + name.size() + 1 > 96) {
+      out += '\n';
+      column = 0;
+    }
+    out += column == 0 ? "  " : " ";
+    out += name;
+    column += name.size() + 1;
+  }
+  return out;
+}
+
 const cli::FlagSet<InjectOptions>& inject_flags() {
   static const cli::FlagSet<InjectOptions> flags(
       cli::CommandInfo{.name = "inject",
@@ -48,7 +66,8 @@ const cli::FlagSet<InjectOptions>& inject_flags() {
                        .description =
                            "Puts the mlsidecar container into the pods of the manifests and writes "
                            "them to stdout,\none report line per object to stderr. Injecting twice "
-                           "changes nothing."},
+                           "changes nothing." +
+                           per_pod_annotations()},
       cli::join({filename_flag()}, cli::nested(&InjectOptions::settings, settings_flags())));
   return flags;
 }

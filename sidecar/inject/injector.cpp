@@ -1,13 +1,15 @@
 // The injection core. See injector.h; docs/injection.md explains each edit.
 #include "sidecar/inject/injector.h"
 
+#include "sidecar/config.h"
+#include "sidecar/metrics_url.h"
+
 #include "sidecar/inject/annotations.h"
 #include "sidecar/inject/edit_log.h"
 #include "sidecar/inject/model_target.h"
 #include "sidecar/inject/pod_template.h"
 #include "sidecar/inject/sidecar_container.h"
 
-#include <charconv>
 
 namespace mlsidecar::inject {
 namespace {
@@ -25,10 +27,18 @@ InjectionResult unchanged(const Json& tpl, Outcome outcome, std::string reason) 
   return r;
 }
 
-bool is_non_negative_integer(std::string_view s) {
-  unsigned value = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+// The model container's port named "metrics", else the model's own port.
+int metrics_port(const Json& tpl, const ModelTarget& model) {
+  const Json& container = tpl["spec"]["containers"][model.container_index];
+  if (const auto ports = container.find("ports"); ports != container.end() && ports->is_array()) {
+    for (const auto& p : *ports) {
+      if (p.is_object() && p.value("name", Json()) == "metrics" &&
+          p.value("containerPort", Json()).is_number_integer()) {
+        return p["containerPort"].get<int>();
+      }
+    }
+  }
+  return model.port;
 }
 
 // Resolves annotations and settings into a plan; an error message when an annotation is invalid.
@@ -44,12 +54,40 @@ std::variant<SidecarPlan, std::string> make_plan(const Json& tpl, ModelTarget mo
     }
     plan.native = *native == "true";
   }
-  if (auto cc = annotation_of(tpl, annotation::kContainerConcurrency)) {
-    if (!is_non_negative_integer(*cc)) {
-      return std::string(annotation::kContainerConcurrency) +
-             " must be a non-negative integer, not \"" + *cc + "\"";
+  // Per-pod serve flags, checked by serve's own parser so that a bad value fails here, with the
+  // annotation's name, instead of in a sidecar that would crash-loop.
+  Config checked;
+  for (std::string_view name : per_pod_flags()) {
+    const std::string key = std::string(annotation::kServeFlagPrefix) + std::string(name);
+    const auto value = annotation_of(tpl, key);
+    if (!value) continue;
+    try {
+      apply_serve_flag(checked, name, *value);
+    } catch (const ConfigError& e) {
+      return key + ": " + e.what();
     }
-    plan.container_concurrency = *cc;
+    plan.serve_flags.emplace_back(std::string(name), *value);
+  }
+  try {
+    validate_config(checked);
+  } catch (const ConfigError& e) {
+    // The rule's message starts with the flag it is about: name its annotation.
+    const std::string_view what = e.what();
+    const std::size_t start = what.starts_with("--") ? 2 : 0;
+    const std::string_view flag = what.substr(start, what.find_first_of(" '", start) - start);
+    return std::string(annotation::kServeFlagPrefix) + std::string(flag) + ": " + e.what();
+  }
+  // The model's own metrics ride in the sidecar's scrape (prometheus.io/* below is repointed to
+  // the sidecar): from where the pod's annotations said they were, else the model container's port
+  // named "metrics" (Triton's 8002), else the model port's /metrics.
+  if (!annotation_of(tpl, std::string(annotation::kServeFlagPrefix) + "merge-metrics")) {
+    const std::string port = annotation_of(tpl, annotation::kPrometheusPort)
+                                 .value_or(std::to_string(metrics_port(tpl, plan.model)));
+    const std::string path = annotation_of(tpl, annotation::kPrometheusPath).value_or("/metrics");
+    plan.merge_metrics = "http://127.0.0.1:" + port + (path.starts_with('/') ? "" : "/") + path;
+    if (!parse_metrics_url(plan.merge_metrics)) {
+      return std::string(annotation::kPrometheusPort) + " \"" + port + "\" is not a port number";
+    }
   }
   if (auto drift = annotation_of(tpl, annotation::kDriftProfile)) {
     const auto slash = drift->find('/');
@@ -211,6 +249,7 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
   containers.insert(containers.begin(), build_sidecar_container(plan, settings));
 
   Json status = Json::object();
+  status["injector"] = MLSIDECAR_VERSION;  // which release wrote it, for later uninjects
   status["image"] = plan.image;
   status["container"] = settings.container_name;
   status["native"] = plan.native;

@@ -50,9 +50,8 @@ Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& s
   if (!plan.model.ready_path.empty()) flag("ready-path", plan.model.ready_path);
   flag("model", plan.model.model);
   flag("model-version", plan.model.version);
-  if (!plan.container_concurrency.empty()) {
-    flag("container-concurrency", plan.container_concurrency);
-  }
+  for (const auto& [name, value] : plan.serve_flags) flag(name.c_str(), value);
+  if (!plan.merge_metrics.empty()) flag("merge-metrics", plan.merge_metrics);
   if (!plan.drift_config_map.empty()) {
     flag("drift-profile", std::string(kDriftMountPath) + "/" + plan.drift_key);
   }

@@ -9,6 +9,8 @@
 #include "sidecar/inject/yaml_bridge.h"
 
 #include <set>
+#include <utility>
+#include <vector>
 #include <string>
 
 namespace mlsidecar::inject {
@@ -25,7 +27,9 @@ struct SidecarPlan {
   int data_port = 0;
   int admin_port = 0;
   std::string image;
-  std::string container_concurrency;  // empty: not set
+  // serve flags set by annotation (per_pod_flags order): name without dashes, value as given.
+  std::vector<std::pair<std::string, std::string>> serve_flags;
+  std::string merge_metrics;  // the model's own metrics URL for --merge-metrics
   std::string drift_config_map;       // empty: no drift profile
   std::string drift_key = "profile.json";
   std::string cpu_request, cpu_limit, memory_request, memory_limit;

@@ -221,3 +221,24 @@ def test_connections_beyond_max_connections_get_503_and_are_counted_once_each():
         # Slots free again: served as usual.
         wait_for(lambda: http_request(sc.port, "GET", "/echo", timeout=2)[0] == 200, 5,
                  what="serving after the held connections closed")
+
+
+def test_a_concurrency_limit_queues_by_default():
+    """--container-concurrency without --queue-depth queues 10 requests per slot (Knative's
+    queue-proxy default) instead of refusing the next request at once."""
+    import threading
+    with Upstream() as up, start_sidecar(up.port, "--container-concurrency", "1") as sc:
+        status, cfg = http_json(sc.admin_port, "GET", "/config")
+        assert cfg["queue-depth"] == "10"
+        results = []
+
+        def slow():
+            results.append(http_request(sc.port, "GET", "/delay?ms=300", timeout=10)[0])
+        threads = [threading.Thread(target=slow) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
+        assert results == [200, 200, 200]  # one at the model, two waited their turn
+        m = sc.scrape_settled()
+        assert metric_sum(m, "mlsidecar_shed_requests_total") == 0
