@@ -242,7 +242,7 @@ Awaitable<bool> ProxySession::serve_one() {
   req.version(11);
 
   // 4. The chain's parts start: metrics and signals (ended by the guard on every path), taps.
-  InFlight in_flight(metrics_, chain_.signals(), start);
+  InFlight in_flight(metrics_, chain_.signals(), start, route.route != Route::health);
   taps_.request_started(route, start);
 
   // 5. Admission: health checks bypass the queue, so a saturated model still answers its probes.

@@ -139,22 +139,23 @@ std::optional<std::string> RequestChain::drift_json() const {
 }
 
 InFlight::InFlight(metrics::RequestMetrics::Shard& metrics, policies::AutoscaleSignals& signals,
-                   Clock::time_point now)
-    : metrics_(metrics), signals_(signals) {
+                   Clock::time_point now, bool load)
+    : metrics_(metrics), signals_(signals), load_(load) {
   metrics_.request_started();
-  signals_.on_request_start(now);
+  if (load_) signals_.on_request_start(now);
 }
 
 InFlight::~InFlight() {
   if (!open_) return;
   metrics_.request_abandoned();
-  signals_.on_request_end(Clock::now());
+  if (load_) signals_.on_request_end(Clock::now());
 }
 
 void InFlight::finish(const metrics::RequestSample& sample, Clock::time_point now) {
   if (!open_) return;
   open_ = false;
   metrics_.request_finished(sample);
+  if (!load_) return;
   signals_.on_request_end(now, std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double>(sample.duration_seconds)));
 }

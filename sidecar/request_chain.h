@@ -121,8 +121,10 @@ class RequestChain {
 class InFlight {
  public:
   using Clock = std::chrono::steady_clock;
+  // `load`: whether the request counts toward the autoscaling signals; health checks do not (as
+  // Knative's queue-proxy leaves probes out), so kubelet probes never look like traffic.
   InFlight(metrics::RequestMetrics::Shard& metrics, policies::AutoscaleSignals& signals,
-           Clock::time_point now);
+           Clock::time_point now, bool load = true);
   ~InFlight();
   InFlight(const InFlight&) = delete;
   InFlight& operator=(const InFlight&) = delete;
@@ -132,6 +134,7 @@ class InFlight {
  private:
   metrics::RequestMetrics::Shard& metrics_;
   policies::AutoscaleSignals& signals_;
+  bool load_;
   bool open_ = true;
 };
 

@@ -65,6 +65,17 @@ TEST_CASE("the in-flight guard ends what it started on every path") {
   }
 }
 
+TEST_CASE("a health check stays out of the autoscaling signals") {
+  Config config;
+  config.threads = 1;
+  RequestChain chain(config);
+  const auto t0 = std::chrono::steady_clock::now();
+  InFlight probe(chain.metrics().shard(0), chain.signals(), t0, /*load=*/false);
+  CHECK(chain.metrics().in_flight() == 1);  // still a request in flight on the sidecar
+  chain.signals().update(t0 + 120s);
+  CHECK(chain.signals().inputs().concurrency_stable < 0.01);
+}
+
 TEST_CASE("the drift tap picks nothing when drift is off") {
   const DriftTap off;
   for (Route r : {Route::predict, Route::infer, Route::generate, Route::other}) {
