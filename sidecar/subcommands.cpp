@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "metrics/drift/profile/profile_command.h"
+#include "sidecar/capture/capture_command.h"
 #include "sidecar/config.h"
 #include "sidecar/inject/commands.h"
 #include "sidecar/sidecar.h"
@@ -44,6 +45,7 @@ constexpr Command kCommands[] = {
     {"inject", inject::run_inject_command},
     {"uninject", inject::run_uninject_command},
     {"webhook", inject::run_webhook_command},
+    {"capture-init", capture::run_capture_init_command},
     {"version", run_version},
 };
 
