@@ -66,6 +66,18 @@ AdmissionAnswer review_admission_unchecked(std::string_view body,
       response["patchType"] = "JSONPatch";
       response["patch"] = base64_encode(patch.dump());
       log = name + ": injected (" + result.report.reason + ")";
+      std::vector<std::string> warnings = result.report.warnings;
+      if (result.report.capture == "service") {
+        warnings.push_back(
+            "capture service: the webhook cannot repoint Services, so traffic to the model's port "
+            "goes around the sidecar unless the Service targets port " +
+            std::to_string(result.report.data_port) + " (use capture redirect or port-name)");
+      }
+      if (!warnings.empty()) {
+        Json list = Json::array();
+        for (const std::string& w : warnings) list.push_back("mlsidecar " + w);
+        response["warnings"] = std::move(list);
+      }
     } else {
       const std::string what =
           std::string(outcome_name(result.report.outcome)) + ": " + result.report.reason;

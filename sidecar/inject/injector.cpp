@@ -1,6 +1,8 @@
 // The injection core. See injector.h; docs/injection.md explains each edit.
 #include "sidecar/inject/injector.h"
 
+#include <algorithm>
+
 #include "sidecar/config.h"
 #include "sidecar/metrics_url.h"
 
@@ -25,6 +27,34 @@ InjectionResult unchanged(const Json& tpl, Outcome outcome, std::string reason) 
   r.report.outcome = outcome;
   r.report.reason = std::move(reason);
   return r;
+}
+
+// port-name capture: the model's port is renamed kModelPortName (and so are the model container's
+// probes that named it), and the sidecar's data port takes its old name, so that Services and
+// probes that target the port by name reach the sidecar. A port without a name cannot be taken
+// over: traffic to it by number goes around the sidecar, which the warning says.
+std::vector<std::string> take_over_port_name(Json& out, EditLog& log, const ModelTarget& model) {
+  if (model.port_name.empty()) {
+    return {"capture port-name: the model's port " + std::to_string(model.port) +
+            " has no name, so Services that target it by number bypass the sidecar (name the "
+            "port, or use mlsidecar.io/capture: redirect)"};
+  }
+  const Json::json_pointer container("/spec/containers/" + std::to_string(model.container_index));
+  const Json& ports = out[container / "ports"];
+  for (std::size_t i = 0; i < ports.size(); ++i) {
+    if (ports[i].is_object() && ports[i].value("name", Json()) == model.port_name) {
+      log.set(out, container / "ports" / std::to_string(i) / "name", std::string(kModelPortName));
+    }
+  }
+  for (const char* probe : {"readinessProbe", "livenessProbe", "startupProbe"}) {
+    for (const char* handler : {"httpGet", "tcpSocket", "grpc"}) {
+      const Json::json_pointer port = container / probe / handler / "port";
+      if (out.contains(port) && out[port] == model.port_name) {
+        log.set(out, port, std::string(kModelPortName));
+      }
+    }
+  }
+  return {};
 }
 
 // The model container's port named "metrics", else the model's own port.
@@ -98,6 +128,15 @@ std::variant<SidecarPlan, std::string> make_plan(const Json& tpl, ModelTarget mo
       return std::string(annotation::kDriftProfile) +
              " must be CONFIGMAP or CONFIGMAP/KEY, not \"" + *drift + "\"";
     }
+  }
+  plan.capture = annotation_of(tpl, annotation::kCapture).value_or(settings.capture);
+  if (std::find(capture_modes().begin(), capture_modes().end(), plan.capture) ==
+      capture_modes().end()) {
+    return std::string(annotation::kCapture) +
+           " must be redirect, port-name or service, not \"" + plan.capture + "\"";
+  }
+  if (plan.capture == "port-name" && !plan.model.port_name.empty()) {
+    plan.data_port_name = plan.model.port_name;
   }
   plan.image = annotation_of(tpl, annotation::kImage).value_or(settings.image);
   plan.cpu_request = annotation_of(tpl, annotation::kCpuRequest).value_or(settings.cpu_request);
@@ -243,10 +282,23 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
         Json{{"name", kDriftVolumeName}, {"configMap", {{"name", plan.drift_config_map}}}});
   }
 
+  std::vector<std::string> warnings;
+  if (plan.capture == "port-name") {
+    warnings = take_over_port_name(out, log, plan.model);
+  }
+
   const char* list = plan.native ? "initContainers" : "containers";
   if (!out["spec"].contains(list)) log.set(out, spec / list, Json::array());
   Json& containers = out["spec"][list];
   containers.insert(containers.begin(), build_sidecar_container(plan, settings));
+  if (plan.capture == "redirect") {
+    // First of all: the redirect is in place before the sidecar and the model start.
+    if (!out["spec"].contains("initContainers")) {
+      log.set(out, spec / "initContainers", Json::array());
+    }
+    Json& init = out["spec"]["initContainers"];
+    init.insert(init.begin(), build_capture_container(plan, settings));
+  }
 
   Json status = Json::object();
   status["injector"] = MLSIDECAR_VERSION;  // which release wrote it, for later uninjects
@@ -256,6 +308,8 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
   status["model"] = {{"container", plan.model.container_name}, {"port", plan.model.port}};
   status["ports"] = {{"data", plan.data_port}, {"admin", plan.admin_port}};
   if (!plan.drift_config_map.empty()) status["volume"] = kDriftVolumeName;
+  status["capture"] = plan.capture;
+  if (plan.capture == "redirect") status["captureContainer"] = kCaptureContainerName;
   status["restore"] = log.entries();
   out["metadata"]["annotations"][std::string(annotation::kStatus)] = status.dump();
 
@@ -268,8 +322,11 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
   r.data_port = plan.data_port;
   r.admin_port = plan.admin_port;
   r.native = plan.native;
+  r.capture = plan.capture;
+  r.warnings = std::move(warnings);
   r.reason = "model container " + plan.model.container_name + " port " +
-             std::to_string(plan.model.port) + " (from " + plan.model.port_source + "), sidecar " +
+             std::to_string(plan.model.port) + " (from " + plan.model.port_source + "), capture " +
+             plan.capture + ", sidecar " +
              (plan.native ? "native" : "ordinary container") + " on data port " +
              std::to_string(plan.data_port) + " and admin port " + std::to_string(plan.admin_port);
   return result;
@@ -287,6 +344,9 @@ InjectionResult uninject_checked(const Json& tpl) {
   const std::string container = status["container"].get<std::string>();
   erase_named(out["spec"], "initContainers", container);
   erase_named(out["spec"], "containers", container);
+  if (status.contains("captureContainer") && status["captureContainer"].is_string()) {
+    erase_named(out["spec"], "initContainers", status["captureContainer"].get<std::string>());
+  }
   if (status.contains("volume") && status["volume"].is_string()) {
     erase_named(out["spec"], "volumes", status["volume"].get<std::string>());
   }

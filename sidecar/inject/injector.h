@@ -13,6 +13,7 @@
 #include "sidecar/inject/yaml_bridge.h"
 
 #include <string>
+#include <vector>
 
 namespace mlsidecar::inject {
 
@@ -34,6 +35,8 @@ struct Report {
   int data_port = 0;
   int admin_port = 0;
   bool native = true;
+  std::string capture;                // how traffic reaches the sidecar (settings.h)
+  std::vector<std::string> warnings;  // injected, but something the user should know
 };
 
 struct InjectionResult {

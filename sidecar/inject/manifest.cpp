@@ -60,6 +60,7 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
   }
 
   std::vector<InjectedPods> injected;
+  bool captured_in_pod = false;  // some pod was injected with the redirect or port-name capture
   for (ObjectRef& ref : objects) {
     Json& object = *ref.object;
     const auto pointer = pod_template_pointer(kind_of(object));
@@ -77,7 +78,10 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
     }
     ref.report =
         name + ": " + std::string(outcome_name(r.report.outcome)) + " (" + r.report.reason + ")";
-    if (r.report.outcome == Outcome::injected) {
+    for (const std::string& warning : r.report.warnings) ref.report += "\n" + name + ": warning: " + warning;
+    // Only the service capture repoints Services; redirect and port-name leave them as they are.
+    if (r.report.outcome == Outcome::injected) captured_in_pod |= r.report.capture != "service";
+    if (r.report.outcome == Outcome::injected && r.report.capture == "service") {
       Json labels = Json::object();
       if (r.pod_template.contains("metadata") && r.pod_template["metadata"].is_object()) {
         labels = r.pod_template["metadata"].value("labels", Json::object());
@@ -100,7 +104,9 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
                      (changed > 0 ? "repointed " + std::to_string(changed) +
                                         " port(s) at the sidecar's data port"
                       : already ? std::string("unchanged (already repointed)")
-                                : std::string("unchanged (selects no injected model port)"));
+                      : injected.empty() && captured_in_pod
+                          ? std::string("unchanged (the injected pods capture their own traffic)")
+                          : std::string("unchanged (selects no injected model port)"));
       } else {
         ref.report =
             name + ": " +

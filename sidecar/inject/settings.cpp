@@ -28,6 +28,10 @@ const std::vector<cli::Flag<InjectionSettings>>& settings_flags() {
       cli::duration_flag("drain-seconds", &S::drain, "the sidecar's --drain-seconds"),
       cli::duration_flag("shutdown-timeout", &S::shutdown_timeout,
                          "the sidecar's --shutdown-timeout"),
+      cli::choice_flag("capture", &S::capture, capture_modes(),
+                       "how clients' traffic to the model's port reaches the sidecar: redirect "
+                       "(an init container with NET_ADMIN), port-name (no privileges: named "
+                       "targetPorts only), service (repoint Services in the input)"),
       cli::duration_flag("model-prestop-sleep", &S::model_prestop_sleep,
                          "preStop sleep added to the model container, in whole seconds (0 leaves "
                          "the model container untouched)"),

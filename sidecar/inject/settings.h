@@ -30,7 +30,17 @@ struct InjectionSettings {
   // Whole seconds: Kubernetes' sleep action counts seconds.
   std::chrono::seconds model_prestop_sleep{5};
   int run_as_user = 65532;
+  // How clients' traffic to the model's port reaches the sidecar (kCaptureModes): redirect (an
+  // init container with NET_ADMIN installs an inbound nat redirect), port-name (the sidecar takes
+  // over the name of the model's port; no privileges), service (Services in the same input are
+  // repointed; the command line only).
+  std::string capture = "redirect";
 };
+
+inline const std::vector<std::string>& capture_modes() {
+  static const std::vector<std::string> modes = {"redirect", "port-name", "service"};
+  return modes;
+}
 
 // The settings' flags (--image, --native, --drain-seconds, ...), each also read from
 // MLSIDECAR_<FLAG>.

@@ -65,7 +65,7 @@ Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& s
   if (plan.native) c["restartPolicy"] = "Always";
   c["args"] = std::move(args);
   c["ports"] = Json::array({
-      Json{{"name", kDataPortName}, {"containerPort", plan.data_port}, {"protocol", "TCP"}},
+      Json{{"name", plan.data_port_name}, {"containerPort", plan.data_port}, {"protocol", "TCP"}},
       Json{{"name", kAdminPortName}, {"containerPort", plan.admin_port}, {"protocol", "TCP"}},
   });
   Json resources = Json::object();
@@ -95,6 +95,27 @@ Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& s
     c["volumeMounts"] = Json::array(
         {Json{{"name", kDriftVolumeName}, {"mountPath", kDriftMountPath}, {"readOnly", true}}});
   }
+  return c;
+}
+
+Json build_capture_container(const SidecarPlan& plan, const InjectionSettings& settings) {
+  Json c = Json::object();
+  c["name"] = kCaptureContainerName;
+  c["image"] = plan.image;
+  c["imagePullPolicy"] = settings.image_pull_policy;
+  c["args"] = Json::array({"capture-init", "--model-port", std::to_string(plan.model.port),
+                           "--data-port", std::to_string(plan.data_port)});
+  c["resources"] = Json{{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}},
+                        {"limits", {{"cpu", "100m"}, {"memory", "64Mi"}}}};
+  // iptables needs root in the pod's user namespace and these two capabilities; nothing else.
+  c["securityContext"] = Json{
+      {"runAsNonRoot", false},
+      {"runAsUser", 0},
+      {"readOnlyRootFilesystem", true},
+      {"allowPrivilegeEscalation", false},
+      {"capabilities", {{"drop", Json::array({"ALL"})}, {"add", Json::array({"NET_ADMIN", "NET_RAW"})}}},
+      {"seccompProfile", {{"type", "RuntimeDefault"}}},
+  };
   return c;
 }
 

@@ -17,6 +17,9 @@ namespace mlsidecar::inject {
 
 inline constexpr std::string_view kDataPortName = "mlsidecar-http";
 inline constexpr std::string_view kAdminPortName = "mlsidecar-admin";
+// The capture init container, and the name the model's port takes in port-name mode.
+inline constexpr std::string_view kCaptureContainerName = "mlsidecar-capture";
+inline constexpr std::string_view kModelPortName = "mlsidecar-model";
 inline constexpr std::string_view kDriftVolumeName = "mlsidecar-drift-profile";
 inline constexpr std::string_view kDriftMountPath = "/etc/mlsidecar/drift";
 
@@ -30,6 +33,8 @@ struct SidecarPlan {
   // serve flags set by annotation (per_pod_flags order): name without dashes, value as given.
   std::vector<std::pair<std::string, std::string>> serve_flags;
   std::string merge_metrics;  // the model's own metrics URL for --merge-metrics
+  std::string capture = "redirect";               // InjectionSettings::capture, or the annotation
+  std::string data_port_name{kDataPortName};      // the model port's name in port-name mode
   std::string drift_config_map;       // empty: no drift profile
   std::string drift_key = "profile.json";
   std::string cpu_request, cpu_limit, memory_request, memory_limit;
@@ -42,5 +47,9 @@ int first_free_port(int preferred, const std::set<int>& used);
 std::set<int> ports_in_use(const Json& pod_spec);
 
 Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& settings);
+
+// The init container of the redirect mode: `mlsidecar capture-init` with NET_ADMIN and NET_RAW,
+// nothing else; it runs before the sidecar and the model and exits.
+Json build_capture_container(const SidecarPlan& plan, const InjectionSettings& settings);
 
 }  // namespace mlsidecar::inject

@@ -1,6 +1,8 @@
 // The webhook's HTTPS server. See webhook_server.h.
 #include "sidecar/inject/webhook_server.h"
 
+#include <algorithm>
+
 #include "sidecar/inject/admission.h"
 
 #include <boost/asio/ssl/stream.hpp>
@@ -85,7 +87,19 @@ class Session : public std::enable_shared_from_this<Session> {
       return respond(http::status::method_not_allowed, json_error("use POST", "method_not_allowed"),
                      keep_alive);
     }
-    const AdmissionAnswer answer = review_admission(req.body(), options_->settings);
+    // /mutate?capture=MODE: the webhook entry a namespace's label selects chooses the capture
+    // (the AdmissionReview does not carry the namespace's labels).
+    InjectionSettings settings = options_->settings;
+    if (const auto q = target.find("?capture="); q != std::string_view::npos) {
+      settings.capture = std::string(target.substr(q + 9, target.find('&', q) - q - 9));
+      if (std::find(capture_modes().begin(), capture_modes().end(), settings.capture) ==
+          capture_modes().end()) {
+        return respond(http::status::bad_request,
+                       json_error("capture must be redirect, port-name or service", "bad_request"),
+                       keep_alive);
+      }
+    }
+    const AdmissionAnswer answer = review_admission(req.body(), settings);
     std::fprintf(stderr, "mlsidecar webhook: %s\n", answer.log.c_str());
     respond(static_cast<http::status>(answer.status), answer.body, keep_alive);
   }

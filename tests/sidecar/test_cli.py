@@ -118,11 +118,12 @@ def test_bare_boolean_and_explicit_value():
         result = run("inject", "-f", manifest, *args)
         assert result.returncode == 0, result.stderr
         _, spec = sidecar_args(result)
-        assert [c["name"] for c in spec["initContainers"]] == ["mlsidecar"]
+        assert [c["name"] for c in spec["initContainers"]] == ["mlsidecar-capture", "mlsidecar"]
     off = run("inject", "-f", manifest, "--native=false")
     assert off.returncode == 0, off.stderr
     _, spec = sidecar_args(off)
-    assert spec["containers"][0]["name"] == "mlsidecar" and "initContainers" not in spec
+    assert spec["containers"][0]["name"] == "mlsidecar"
+    assert [c["name"] for c in spec["initContainers"]] == ["mlsidecar-capture"]
 
 
 @pytest.mark.parametrize("value,arg,grace", [

@@ -99,7 +99,9 @@ TEST_CASE("non-native mode by annotation: ordinary first container, no startup p
   CHECK(containers[0]["name"] == "mlsidecar");
   CHECK_FALSE(containers[0].contains("restartPolicy"));
   CHECK_FALSE(containers[0].contains("startupProbe"));
-  CHECK_FALSE(r.pod_template["spec"].contains("initContainers"));
+  // Only the capture's init container, which runs to completion first.
+  REQUIRE(r.pod_template["spec"]["initContainers"].size() == 1);
+  CHECK(r.pod_template["spec"]["initContainers"][0]["name"] == "mlsidecar-capture");
   CHECK(r.pod_template["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"] ==
         "triton");
 }
@@ -148,7 +150,7 @@ TEST_CASE("drift profile ConfigMap is mounted read-only and passed to the sideca
   in["metadata"]["annotations"]["mlsidecar.io/drift-profile"] = "resnet-profile/ref.json";
   const auto r = inject(in, {});
   REQUIRE(r.report.outcome == Outcome::injected);
-  const Json& side = r.pod_template["spec"]["initContainers"][0];
+  const Json& side = container_named(r.pod_template["spec"]["initContainers"], "mlsidecar");
   CHECK(arg_after(side, "--drift-profile") == "/etc/mlsidecar/drift/ref.json");
   CHECK(side["volumeMounts"][0]["readOnly"] == true);
   CHECK(r.pod_template["spec"]["volumes"][0]["configMap"]["name"] == "resnet-profile");
@@ -198,4 +200,66 @@ TEST_CASE("fields of the wrong type fail the template with a message, never an e
   const Json empty = pod("metadata:\n  annotations:\nspec:\n  containers:\n  - {name: m, ports: "
                          "[{containerPort: 9000}]}\n");
   CHECK(inject(empty, InjectionSettings{}).report.outcome == Outcome::injected);
+}
+
+TEST_CASE("capture redirect: an init container with NET_ADMIN runs first, and only it") {
+  const auto r = inject(pod(kTriton), {});
+  REQUIRE(r.report.outcome == Outcome::injected);
+  CHECK(r.report.capture == "redirect");
+  const Json& init = r.pod_template["spec"]["initContainers"];
+  REQUIRE(init.size() == 2);
+  const Json& capture = init[0];
+  CHECK(capture["name"] == "mlsidecar-capture");
+  CHECK(capture["args"] == Json::array({"capture-init", "--model-port", "8000", "--data-port",
+                                        std::to_string(r.report.data_port)}));
+  CHECK(capture["securityContext"]["capabilities"]["add"] == Json::array({"NET_ADMIN", "NET_RAW"}));
+  CHECK(capture["securityContext"]["capabilities"]["drop"] == Json::array({"ALL"}));
+  CHECK_FALSE(capture.contains("restartPolicy"));  // runs to completion
+  CHECK(init[1]["name"] == "mlsidecar");
+  const Json& side = init[1];
+  CHECK_FALSE(side["securityContext"]["capabilities"].contains("add"));
+  // The model's ports keep their names.
+  CHECK(r.pod_template["spec"]["containers"][0]["ports"][0]["name"] == "http");
+}
+
+TEST_CASE("capture port-name: the sidecar takes over the model port's name, probes follow") {
+  Json in = pod(kTriton);
+  in["metadata"]["annotations"]["mlsidecar.io/capture"] = "port-name";
+  in["spec"]["containers"][0]["readinessProbe"] = Json{{"httpGet", {{"path", "/v2/health/ready"},
+                                                                    {"port", "http"}}}};
+  const auto r = inject(in, {});
+  REQUIRE(r.report.outcome == Outcome::injected);
+  CHECK(r.report.warnings.empty());
+  const Json& model = r.pod_template["spec"]["containers"][0];
+  CHECK(model["ports"][0]["name"] == "mlsidecar-model");
+  CHECK(model["readinessProbe"]["httpGet"]["port"] == "mlsidecar-model");
+  const Json& init = r.pod_template["spec"]["initContainers"];
+  REQUIRE(init.size() == 1);  // no privileged init container
+  CHECK(init[0]["ports"][0]["name"] == "http");
+  CHECK(init[0]["ports"][0]["containerPort"] == r.report.data_port);
+  const auto back = uninject(r.pod_template);
+  CHECK(back.pod_template.dump() == in.dump());
+}
+
+TEST_CASE("capture port-name on an unnamed port injects and warns") {
+  Json in = pod(kTriton);
+  in["metadata"]["annotations"]["mlsidecar.io/capture"] = "port-name";
+  in["spec"]["containers"][0]["ports"][0].erase("name");
+  const auto r = inject(in, {});
+  REQUIRE(r.report.outcome == Outcome::injected);
+  REQUIRE(r.report.warnings.size() == 1);
+  CHECK(r.report.warnings[0].find("has no name") != std::string::npos);
+}
+
+TEST_CASE("capture service leaves the pod's networking alone; a bad mode fails naming it") {
+  InjectionSettings service;
+  service.capture = "service";
+  const auto r = inject(pod(kTriton), service);
+  REQUIRE(r.report.outcome == Outcome::injected);
+  CHECK(r.pod_template["spec"]["initContainers"].size() == 1);
+  Json bad = pod(kTriton);
+  bad["metadata"]["annotations"]["mlsidecar.io/capture"] = "tproxy";
+  const auto failed = inject(bad, {});
+  CHECK(failed.report.outcome == Outcome::failed);
+  CHECK(failed.report.reason.find("mlsidecar.io/capture") != std::string::npos);
 }

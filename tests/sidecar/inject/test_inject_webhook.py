@@ -228,3 +228,34 @@ def test_certificate_reload_without_restart(webhook, pki, tmp_path):
         post(webhook.port, review(pod), pki / "ca.crt")
     assert webhook.proc.poll() is None
     assert any("reloaded" in line for line in webhook.lines)
+
+
+def test_the_webhook_path_chooses_the_capture(webhook, pki):
+    """A namespace's label selects a webhook entry, and the entry's path the capture mode: the
+    AdmissionReview itself carries no namespace labels."""
+    (deployment, _) = [d for d in yaml.safe_load_all((GOLDEN / "deployment.in.yaml").read_text())]
+    pod = {"apiVersion": "v1", "kind": "Pod", **deployment["spec"]["template"]}
+
+    def patched(path):
+        status, answer = post(webhook.port, review(pod), pki / "ca.crt", path=path)
+        assert status == 200, answer
+        response = answer["response"]
+        patch = json.loads(base64.b64decode(response["patch"]))
+        applied = node("apply_patch.js", {"document": pod, "patch": patch})
+        assert applied.returncode == 0, applied.stderr.decode()
+        return json.loads(applied.stdout), response.get("warnings", [])
+
+    redirected, warnings = patched("/mutate")
+    assert [c["name"] for c in redirected["spec"]["initContainers"]][0] == "mlsidecar-capture"
+    assert warnings == []
+    named, warnings = patched("/mutate?capture=port-name")
+    names = [c["name"] for c in named["spec"]["initContainers"]]
+    assert "mlsidecar-capture" not in names
+    model = named["spec"]["containers"][0]
+    assert model["ports"][0]["name"] == "mlsidecar-model"
+    sidecar = next(c for c in named["spec"]["initContainers"] if c["name"] == "mlsidecar")
+    assert sidecar["ports"][0]["name"] == "http"
+    _, warnings = patched("/mutate?capture=service")
+    assert any("cannot repoint Services" in w for w in warnings), warnings
+    status, answer = post(webhook.port, review(pod), pki / "ca.crt", path="/mutate?capture=tproxy")
+    assert status == 400 and answer["code"] == "bad_request"
