@@ -22,8 +22,10 @@ struct Leaves : JsonVisitor {
   void on_value(const JsonPath& path, const JsonValue& v) override {
     std::string p;
     for (std::size_t i = 0; i < path.depth(); ++i) {
-      p += path[i].in_array ? "/" + std::to_string(path[i].index)
-                            : "/" + std::string(path[i].key.data(), path[i].key_len);
+      // Two appends: `"/" + std::string` trips GCC 12's false -Wrestrict at -O3 (GCC PR 105651).
+      p += '/';
+      p += path[i].in_array ? std::to_string(path[i].index)
+                            : std::string(path[i].key.data(), path[i].key_len);
     }
     switch (v.kind) {
       case JsonKind::object: case JsonKind::array: return;
