@@ -218,7 +218,8 @@ void write_block(const Json& v, int indent, std::string& out) {
         out += pad;
         out += key_text;
         out += ':';
-        write_mapping_value(value, indent, indent, out);  // kubectl style: items at the key's indent
+        // kubectl style: a sequence's items at the key's indent.
+        write_mapping_value(value, indent, indent, out);
       }
     }
   } else if (v.is_array()) {
