@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "metrics/llm/json_scanner.h"
+#include "metrics/llm/json_stream_parser.h"
 #include "metrics/llm/response_event.h"
 #include "metrics/llm/stream_format.h"
 
@@ -65,7 +65,7 @@ class EventStream {
   const std::size_t max_event_bytes_;
   StreamFormat format_ = StreamFormat::none;
   TapError error_ = TapError::none;
-  JsonScanner scanner_;
+  JsonStreamParser scanner_;
   ResponseEvent event_;
   // SSE line state
   Line line_ = Line::start;

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "metrics/drift/json_scanner.h"
+#include "metrics/drift/json_pull_reader.h"
 #include "metrics/drift/json_values.h"
 #include "metrics/drift/payload.h"
 #include "metrics/drift/payload_scan.h"
@@ -215,10 +215,10 @@ namespace {
 
 // The double the scanner reads from `text` (a whole JSON number).
 double scanned_number(const std::string& text) {
-  detail::JsonScanner s(text);
-  detail::JsonScanner::Scalar v;
+  detail::JsonPullReader s(text);
+  detail::JsonPullReader::Scalar v;
   REQUIRE(s.value(v, 1));
-  REQUIRE(v.kind == detail::JsonScanner::Scalar::Kind::number);
+  REQUIRE(v.kind == detail::JsonPullReader::Scalar::Kind::number);
   REQUIRE(s.at_end());
   return v.number;
 }
