@@ -72,7 +72,6 @@ class EventStream {
   bool after_cr_ = false;      // a CR ended the last line: a following LF belongs to it
   bool data_field_ = false;    // the current line's field is `data`
   std::uint8_t field_len_ = 0;
-  std::array<char, 4> field_{};
   // current event
   std::size_t data_lines_ = 0;
   std::size_t data_len_ = 0;
