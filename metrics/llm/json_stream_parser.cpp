@@ -229,7 +229,7 @@ bool JsonStreamParser::number_step(char c) {
     case kDot: next = digit ? kFrac : 0; break;
     case kFrac: next = digit ? kFrac : (c == 'e' || c == 'E') ? kExp : 0; break;
     case kExp: next = digit ? kExpDigits : (c == '+' || c == '-') ? kExpSign : 0; break;
-    case kExpSign: next = digit ? kExpDigits : 0; break;
+    case kExpSign:
     case kExpDigits: next = digit ? kExpDigits : 0; break;
     default: break;
   }

@@ -91,8 +91,7 @@ bool fits_literal_block(std::string_view s) {
     if ((c < 0x20 && c != '\n') || c == 0x7f) return false;
     if (c == '\n' && i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t')) return false;
   }
-  if (s.back() == ' ' || s.back() == '\t') return false;
-  return true;
+  return s.back() != ' ' && s.back() != '\t';
 }
 
 std::string literal_block(std::string_view s, int indent) {

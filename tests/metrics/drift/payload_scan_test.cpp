@@ -3,6 +3,7 @@
 // what the document reader gives; and the scanner must actually answer for the usual bodies.
 #include <catch2/catch.hpp>
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -57,7 +58,7 @@ ReadResult read_document(Reader reader, std::string_view body, Direction d, cons
 bool same_value(const FeatureValue& a, const FeatureValue& b) {
   if (a.name != b.name || a.type != b.type || a.text != b.text) return false;
   // Bit for bit: -0.0 and +0.0 differ here on purpose.
-  return std::memcmp(&a.number, &b.number, sizeof(double)) == 0 ||
+  return std::bit_cast<std::uint64_t>(a.number) == std::bit_cast<std::uint64_t>(b.number) ||
          (std::isnan(a.number) && std::isnan(b.number));
 }
 
@@ -223,7 +224,9 @@ double scanned_number(const std::string& text) {
   return v.number;
 }
 
-bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+bool same_bits(double a, double b) {
+  return std::bit_cast<std::uint64_t>(a) == std::bit_cast<std::uint64_t>(b);
+}
 
 }  // namespace
 
