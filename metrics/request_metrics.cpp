@@ -98,8 +98,13 @@ std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
     if (m == labels_.other_index()) version = "other";
     for (std::size_t r = 0; r < kRouteCount; ++r) {
       std::array<std::uint64_t, 5> counts{};
-      auto dur = empty_histogram(latency_buckets()), up = dur, fb = dur;
-      auto rq = empty_histogram(size_buckets()), rs = rq;
+      // One declaration each: clang-tidy 14 takes `auto a = ..., b = a;` in a loop for a use of `a`
+      // after the move at the end of the previous iteration.
+      auto dur = empty_histogram(latency_buckets());
+      auto up = empty_histogram(latency_buckets());
+      auto fb = empty_histogram(latency_buckets());
+      auto rq = empty_histogram(size_buckets());
+      auto rs = empty_histogram(size_buckets());
       for (const auto& shard : shards_) {
         const Cell& cell = shard->cells_[m * kRouteCount + r];
         for (std::size_t c = 0; c < 5; ++c) counts[c] += cell.requests[c].load(std::memory_order_relaxed);

@@ -23,7 +23,7 @@ bool still_open(UpstreamConnection& conn) {
 
 UpstreamPool::UpstreamPool(net::Executor ex, const Config& config,
                            boost::asio::ip::tcp::endpoint upstream)
-    : ex_(std::move(ex)), config_(config), upstream_(upstream) {}
+    : ex_(std::move(ex)), config_(config), upstream_(std::move(upstream)) {}
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::take(std::chrono::steady_clock::time_point now) {
   while (!idle_.empty()) {

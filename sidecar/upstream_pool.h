@@ -20,7 +20,7 @@
 namespace mlsidecar {
 
 struct UpstreamConnection {
-  explicit UpstreamConnection(net::Executor ex) : socket(std::move(ex)) {}
+  explicit UpstreamConnection(const net::Executor& ex) : socket(ex) {}
   net::Socket socket;
   boost::beast::flat_buffer buffer;  // bytes read from the model, not yet parsed
   std::chrono::steady_clock::time_point idle_since{};

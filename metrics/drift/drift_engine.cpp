@@ -47,7 +47,7 @@ std::uint64_t xorshift64(std::uint64_t& state) {
 
 }  // namespace
 
-DriftEngine::DriftEngine(DriftSettings settings, std::size_t producers)
+DriftEngine::DriftEngine(const DriftSettings& settings, std::size_t producers)
     : DriftEngine(validated(settings), producers, load_checked(settings)) {}
 
 DriftEngine::DriftEngine(DriftSettings settings, std::size_t producers, ReferenceProfile profile)

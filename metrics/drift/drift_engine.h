@@ -64,7 +64,7 @@ class DriftEngine : public prometheus::Collectable {
  public:
   // Loads the profile; throws std::runtime_error with one line (file name + reason) when it is
   // missing or invalid, or when a setting is out of range.
-  DriftEngine(DriftSettings settings, std::size_t producers);
+  DriftEngine(const DriftSettings& settings, std::size_t producers);
   // Same, with a profile already in memory (tests, tools).
   DriftEngine(DriftSettings settings, std::size_t producers, ReferenceProfile profile);
   ~DriftEngine() override;

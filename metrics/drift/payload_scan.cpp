@@ -4,13 +4,13 @@
 #include <cstdint>
 #include <string>
 
-#include "metrics/drift/json_scanner.h"
+#include "metrics/drift/json_pull_reader.h"
 #include "metrics/drift/json_values.h"
 
 namespace mlsidecar::drift::detail {
 namespace {
 
-using Scalar = JsonScanner::Scalar;
+using Scalar = JsonPullReader::Scalar;
 
 // As scalar_value(): number, text, "true"/"false", missing for null and for arrays/objects.
 void fill(FeatureValue& v, const Scalar& s) {
@@ -34,7 +34,7 @@ void fill(FeatureValue& v, const Scalar& s) {
   }
 }
 
-bool push_value(JsonScanner& s, std::string_view name, int depth, std::vector<FeatureValue>& out) {
+bool push_value(JsonPullReader& s, std::string_view name, int depth, std::vector<FeatureValue>& out) {
   Scalar scalar;
   if (!s.value(scalar, depth)) return false;
   FeatureValue& v = out.emplace_back();
@@ -45,7 +45,7 @@ bool push_value(JsonScanner& s, std::string_view name, int depth, std::vector<Fe
 
 // The rows array (read_rows() in json_values.cpp): object rows in key order, list rows by
 // column, scalar rows as the feature `base`.
-bool scan_rows(JsonScanner& s, const std::string& base, const FeatureNaming& naming,
+bool scan_rows(JsonPullReader& s, const std::string& base, const FeatureNaming& naming,
                std::vector<FeatureValue>& out, std::size_t& rows) {
   if (!s.peek_is('[') || !s.begin_array()) return false;
   std::vector<std::string> column_names;  // cache: the name of column i, built once per body
@@ -86,7 +86,7 @@ bool scan_rows(JsonScanner& s, const std::string& base, const FeatureNaming& nam
 
 // Tensor data, flat or nested, as flatten() in open_inference_v2_reader.cpp (at most 8 levels
 // deep, no objects). The values are appended unnamed.
-bool scan_data(JsonScanner& s, std::vector<FeatureValue>& out, int depth) {
+bool scan_data(JsonPullReader& s, std::vector<FeatureValue>& out, int depth) {
   if (depth > 8) return false;
   if (s.peek_is('{')) return false;
   if (!s.peek_is('[')) return push_value(s, {}, depth + 3, out);
@@ -127,7 +127,7 @@ struct Shape {
   bool overflow = false;
 };
 
-bool scan_shape(JsonScanner& s, Shape& shape) {
+bool scan_shape(JsonPullReader& s, Shape& shape) {
   if (!s.peek_is('[') || !s.begin_array()) return false;
   while (s.next_element()) {
     std::uint64_t d = 0;
@@ -141,7 +141,7 @@ bool scan_shape(JsonScanner& s, Shape& shape) {
 }
 
 // One tensor object; appends its named values (none for an empty or higher-rank tensor).
-bool scan_tensor(JsonScanner& s, const FeatureNaming& naming, std::vector<FeatureValue>& out,
+bool scan_tensor(JsonPullReader& s, const FeatureNaming& naming, std::vector<FeatureValue>& out,
                  std::size_t& rows) {
   if (!s.peek_is('{') || !s.begin_object()) return false;
   std::string_view name;
@@ -204,7 +204,7 @@ template <typename Read>
 std::optional<ReadResult> scan_document(std::string_view body, std::string_view wanted,
                                         std::vector<FeatureValue>& out, Read&& read) {
   const std::size_t first = out.size();
-  JsonScanner s(body);
+  JsonPullReader s(body);
   ReadResult result{ReadStatus::ok, 0};
   bool found = false;
   bool good = s.peek_is('{') && s.begin_object();
@@ -229,7 +229,7 @@ std::optional<ReadResult> scan_rows_document(std::string_view body, Direction di
                                              std::vector<FeatureValue>& out) {
   static const std::string kInstances = "instances", kPredictions = "predictions";
   const std::string& key = direction == Direction::input ? kInstances : kPredictions;
-  return scan_document(body, key, out, [&](JsonScanner& s, std::size_t& rows) {
+  return scan_document(body, key, out, [&](JsonPullReader& s, std::size_t& rows) {
     return scan_rows(s, key, naming, out, rows);
   });
 }
@@ -238,7 +238,7 @@ std::optional<ReadResult> scan_open_inference_v2(std::string_view body, Directio
                                                  const FeatureNaming& naming,
                                                  std::vector<FeatureValue>& out) {
   const std::string_view key = direction == Direction::input ? "inputs" : "outputs";
-  return scan_document(body, key, out, [&](JsonScanner& s, std::size_t& rows) {
+  return scan_document(body, key, out, [&](JsonPullReader& s, std::size_t& rows) {
     if (!s.peek_is('[') || !s.begin_array()) return false;
     while (s.next_element()) {
       if (!scan_tensor(s, naming, out, rows)) return false;

@@ -80,12 +80,12 @@ void EventStream::dispatch(EventSink& sink) {
     sink.on_done();
   } else {
     switch (scanner_.finish()) {
-      case JsonScanner::Status::complete:
+      case JsonStreamParser::Status::complete:
         if (event_.root_object) sink.on_event(event_);
         else fail(TapError::malformed);
         break;
-      case JsonScanner::Status::empty: break;
-      case JsonScanner::Status::too_deep: fail(TapError::too_deep); break;
+      case JsonStreamParser::Status::empty: break;
+      case JsonStreamParser::Status::too_deep: fail(TapError::too_deep); break;
       default: fail(TapError::malformed); break;
     }
   }
@@ -182,7 +182,7 @@ void EventStream::feed_ndjson(std::string_view in, EventSink& sink) {
 void EventStream::finish(bool complete, EventSink& sink) {
   if (failed()) return;
   if (format_ == StreamFormat::ndjson || format_ == StreamFormat::json) {
-    if (complete || scanner_.finish() == JsonScanner::Status::complete) dispatch(sink);
+    if (complete || scanner_.finish() == JsonStreamParser::Status::complete) dispatch(sink);
   }
   start_event();
 }

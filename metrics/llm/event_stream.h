@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "metrics/llm/json_scanner.h"
+#include "metrics/llm/json_stream_parser.h"
 #include "metrics/llm/response_event.h"
 #include "metrics/llm/stream_format.h"
 
@@ -65,14 +65,13 @@ class EventStream {
   const std::size_t max_event_bytes_;
   StreamFormat format_ = StreamFormat::none;
   TapError error_ = TapError::none;
-  JsonScanner scanner_;
+  JsonStreamParser scanner_;
   ResponseEvent event_;
   // SSE line state
   Line line_ = Line::start;
   bool after_cr_ = false;      // a CR ended the last line: a following LF belongs to it
   bool data_field_ = false;    // the current line's field is `data`
   std::uint8_t field_len_ = 0;
-  std::array<char, 4> field_{};
   // current event
   std::size_t data_lines_ = 0;
   std::size_t data_len_ = 0;

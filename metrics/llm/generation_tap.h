@@ -89,7 +89,7 @@ class GenerationTap : private EventSink {
   void on_done() override { done_marker_ = true; }
 
   EventStream stream_;
-  JsonScanner request_scanner_;
+  JsonStreamParser request_scanner_;
   RequestFields request_;
   StreamFormat format_ = StreamFormat::none;
   bool active_ = false;

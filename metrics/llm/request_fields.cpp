@@ -2,7 +2,7 @@
 
 namespace mlsidecar::llm {
 
-void RequestFields::read(std::string_view body, JsonScanner& scanner) {
+void RequestFields::read(std::string_view body, JsonStreamParser& scanner) {
   model.clear();
   stream.reset();
   include_usage = false;

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string_view>
 
-#include "metrics/llm/json_scanner.h"
+#include "metrics/llm/json_stream_parser.h"
 #include "metrics/llm/response_event.h"
 
 namespace mlsidecar::llm {
@@ -16,7 +16,7 @@ namespace mlsidecar::llm {
 class RequestFields : public JsonVisitor {
  public:
   // Reads `body` (any prefix of a JSON object) with `scanner`, replacing what was read before.
-  void read(std::string_view body, JsonScanner& scanner);
+  void read(std::string_view body, JsonStreamParser& scanner);
   void on_value(const JsonPath& path, const JsonValue& value) override;
 
   ShortString<128> model;

@@ -17,7 +17,7 @@
 #include <optional>
 #include <string_view>
 
-#include "metrics/llm/json_scanner.h"
+#include "metrics/llm/json_stream_parser.h"
 
 namespace mlsidecar::llm {
 

@@ -224,7 +224,7 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
   if (annotation_of(tpl, annotation::kStatus)) {
     return unchanged(tpl, Outcome::skipped, "already injected");
   }
-  if (tpl["spec"].value("hostNetwork", false) == true) {
+  if (tpl["spec"].value("hostNetwork", false)) {
     return unchanged(tpl, Outcome::skipped,
                      "hostNetwork pod: the sidecar's ports would be the node's ports");
   }

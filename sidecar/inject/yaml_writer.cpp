@@ -91,8 +91,7 @@ bool fits_literal_block(std::string_view s) {
     if ((c < 0x20 && c != '\n') || c == 0x7f) return false;
     if (c == '\n' && i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t')) return false;
   }
-  if (s.back() == ' ' || s.back() == '\t') return false;
-  return true;
+  return s.back() != ' ' && s.back() != '\t';
 }
 
 std::string literal_block(std::string_view s, int indent) {
@@ -176,26 +175,50 @@ void write_item(const Json& item, int indent, std::string& out) {
   }
 }
 
+// YAML limits an implicit key (`key: value`) to 1024 characters (YAML 1.2, 7.4.2); readers such
+// as yaml-cpp refuse a longer one ("illegal map value"). Such a key is written as an explicit key,
+// `? key` on its own line and `: value` on the next, which has no limit. Counted in bytes, which
+// are never fewer than characters, and with room for the colon.
+constexpr std::size_t kMaxImplicitKeyBytes = 1000;
+
+// Writes what follows a key's colon: a scalar on the same line, a literal block, or a collection
+// on the next lines (a sequence at `sequence_indent`, a mapping two deeper than `indent`).
+void write_mapping_value(const Json& value, int indent, int sequence_indent, std::string& out) {
+  if (is_inline(value)) {
+    // Appended piece by piece: `" " + string` trips GCC 12's -Wrestrict at -O3 (a false
+    // positive), which breaks Release builds.
+    out += ' ';
+    out += format_inline(value);
+    out += '\n';
+  } else if (value.is_string()) {
+    out += ' ';
+    out += literal_block(value.get_ref<const std::string&>(), indent + 2);
+  } else {
+    out += '\n';
+    write_block(value, value.is_array() ? sequence_indent : indent + 2, out);
+  }
+}
+
 void write_block(const Json& v, int indent, std::string& out) {
   const std::string pad(static_cast<std::size_t>(indent), ' ');
   if (v.is_object()) {
     for (const auto& [key, value] : v.items()) {
-      out += pad + format_string(key) + ":";
-      if (is_inline(value)) {
-        // Appended piece by piece: `" " + string` trips GCC 12's -Wrestrict at -O3 (a false
-        // positive), which breaks Release builds.
-        out += ' ';
-        out += format_inline(value);
+      const std::string key_text = format_string(key);
+      if (key_text.size() > kMaxImplicitKeyBytes) {
+        // `? key` then `: value`, the value's collections indented under the colon.
+        out += pad;
+        out += "? ";
+        out += key_text;
         out += '\n';
-      } else if (value.is_string()) {
-        out += ' ';
-        out += literal_block(value.get_ref<const std::string&>(), indent + 2);
-      } else if (value.is_array()) {
-        out += "\n";
-        write_block(value, indent, out);  // kubectl style: items at the key's indent
+        out += pad;
+        out += ':';
+        write_mapping_value(value, indent, indent + 2, out);
       } else {
-        out += "\n";
-        write_block(value, indent + 2, out);
+        out += pad;
+        out += key_text;
+        out += ':';
+        // kubectl style: a sequence's items at the key's indent.
+        write_mapping_value(value, indent, indent, out);
       }
     }
   } else if (v.is_array()) {

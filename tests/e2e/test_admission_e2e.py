@@ -1,4 +1,4 @@
-"""End to end: admission control in `mlsidecar serve` (issue 4's integration test).
+"""End to end: admission control in `mlsidecar serve`.
 
 A slow model (e2e_common.SlowModel) answers /delay?ms=M after M ms and reports the peak number of
 requests it ever had in flight, exactly. The sidecar runs with --container-concurrency 2,

@@ -1,4 +1,4 @@
-"""End to end: the autoscaling signals of `mlsidecar serve` follow the load (issue 4).
+"""End to end: the autoscaling signals of `mlsidecar serve` follow the load.
 
 The sidecar (--target-concurrency 2, no admission limit) sits in front of a slow model. Closed-loop
 clients keep a known number of requests in flight; the test records every request's start and end

@@ -1,4 +1,4 @@
-"""End to end: data drift seen through `mlsidecar serve` (issue 3).
+"""End to end: data drift seen through `mlsidecar serve`.
 
 A reference data set from the traffic generator is profiled with `mlsidecar profile` (inputs
 f0..f7 from its CSV; outputs from the example model's own answers to those rows). The sidecar,

@@ -1,4 +1,4 @@
-"""End to end: LLM serving signals through `mlsidecar serve` (issue 9's integration tests).
+"""End to end: LLM serving signals through `mlsidecar serve`.
 
 The example model server runs on a known schedule: the first token 300 ms after a request arrives
 (--prefill-base-ms 300, no per-prompt-token prefill), then one token every 50 ms, 20 tokens per

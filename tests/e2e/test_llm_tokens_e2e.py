@@ -1,4 +1,4 @@
-"""End to end: autoscaling on output tokens (issue 9, --target-output-tokens-per-second).
+"""End to end: autoscaling on output tokens (--target-output-tokens-per-second).
 
 The example model streams 20-token answers (first token after 100 ms, then one every 25 ms).
 Closed-loop streaming clients generate a token rate that the test measures itself from what it

@@ -1,4 +1,4 @@
-"""HTTP/1.1 conformance where it matters for a proxy (issue 8 item 3; RFC 9112 framing, RFC 9110
+"""HTTP/1.1 conformance where it matters for a proxy (RFC 9112 framing, RFC 9110
 field values).
 
 A raw-socket model stand-in records exactly the bytes it receives and splits them with a strict

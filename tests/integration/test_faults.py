@@ -1,4 +1,4 @@
-"""Faults with real processes (issue 8 item 4): a model killed mid-stream, a model that never
+"""Faults with real processes: a model killed mid-stream, a model that never
 answers, clients that go away or read slowly, thousands of idle connections, a scrape storm."""
 
 import http.client

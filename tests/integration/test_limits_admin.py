@@ -1,5 +1,5 @@
 """Limits and errors clients see (431, 413, 400 as JSON), and the admin port: /metrics counts and
-format (checked by promtool too), /healthz, /readyz following the model, /config (issue 2)."""
+format (checked by promtool too), /healthz, /readyz following the model, /config."""
 
 import json
 import shutil

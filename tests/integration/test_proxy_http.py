@@ -1,5 +1,5 @@
 """The sidecar relays HTTP/1.1 faithfully: bodies byte for byte, HEAD, 204/304, pipelining,
-Expect: 100-continue, HTTP/1.0 clients, x-request-id, hop-by-hop headers (issue 2)."""
+Expect: 100-continue, HTTP/1.0 clients, x-request-id, hop-by-hop headers."""
 
 import hashlib
 import http.client

@@ -1,5 +1,5 @@
 """The sidecar and its model: streaming, keep-alive reuse, a model that is down, comes back,
-closes pooled connections or is slow (issue 2)."""
+closes pooled connections or is slow."""
 
 import http.client
 import json

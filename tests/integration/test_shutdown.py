@@ -1,4 +1,4 @@
-"""SIGTERM under steady load loses no request (issue 2 item 7, issue 8 item 4).
+"""SIGTERM under steady load loses no request.
 
 What Kubernetes does in a rolling update: the pod gets SIGTERM; the endpoints controller takes it
 out of the Service once its readiness fails, and clients stop sending to it shortly after. The

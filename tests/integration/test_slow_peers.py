@@ -1,4 +1,4 @@
-"""Slow peers with real processes (issue 8 item 4): slowloris clients that trickle a request head
+"""Slow peers with real processes: slowloris clients that trickle a request head
 one byte at a time, and a model that reads a large upload slowly."""
 
 import http.client

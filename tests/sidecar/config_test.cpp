@@ -11,7 +11,8 @@
 using namespace mlsidecar;
 
 namespace {
-Config parse(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+Config parse(const std::vector<std::string>& args,
+             const std::map<std::string, std::string>& env = {}) {
   return parse_config(args, env).config;
 }
 }  // namespace
@@ -52,7 +53,8 @@ TEST_CASE("durations, endpoints and numbers parse in their usual forms") {
 }
 
 TEST_CASE("mistakes are one clear line naming the flag") {
-  auto message = [](std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  auto message = [](const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env = {}) {
     try {
       parse_config(args, env);
     } catch (const ConfigError& e) {

@@ -34,8 +34,7 @@ std::string drain(Serializer& sr, bool head_only) {
 
 template <bool isRequest>
 std::string beast_head(const http::message<isRequest, http::string_body>& m) {
-  http::message<isRequest, http::string_body> copy = m;
-  http::serializer<isRequest, http::string_body> sr{copy};
+  http::serializer<isRequest, http::string_body> sr{m};
   sr.split(true);
   return drain(sr, true);
 }

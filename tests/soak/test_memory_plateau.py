@@ -1,4 +1,4 @@
-"""Memory, not time (issue 8 item 6): the sidecar's resident memory after 200k requests is within
+"""Memory, not time: the sidecar's resident memory after 200k requests is within
 a small margin of what it was after 20k.
 
 A fast upstream (nginx answering every route from memory) sits behind mlsidecar (--threads 2,

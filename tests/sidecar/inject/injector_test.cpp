@@ -180,8 +180,9 @@ TEST_CASE("fields of the wrong type fail the template with a message, never an e
   // Found by fuzz_inject_yaml: `metadata: "x"` made inject() throw from deep inside the edit.
   const char* bad[] = {
       "metadata: nam:p e\nspec:\n  containers:\n  - {name: m, ports: [{containerPort: 9000}]}\n",
-      "metadata:\n  annotations: [a]\nspec:\n  containers:\n  - {name: m, ports: [{containerPort: "
-      "9000}]}\n",
+      // One element over two lines: parenthesized, the concatenation is visibly meant.
+      ("metadata:\n  annotations: [a]\nspec:\n  containers:\n  - {name: m, ports: [{containerPort: "
+       "9000}]}\n"),
       "spec:\n  containers: {name: m}\n",
       "spec:\n  volumes: 3\n  containers:\n  - {name: m, ports: [{containerPort: 9000}]}\n",
       "spec:\n  containers:\n  - {name: m, lifecycle: x, ports: [{containerPort: 9000}]}\n",

@@ -39,7 +39,7 @@ TEST_CASE("patches turn the source into the target") {
 }
 
 TEST_CASE("base64 matches RFC 4648 test vectors") {
-  CHECK(base64_encode("") == "");
+  CHECK(base64_encode("").empty());
   CHECK(base64_encode("f") == "Zg==");
   CHECK(base64_encode("fo") == "Zm8=");
   CHECK(base64_encode("foo") == "Zm9v");

@@ -120,3 +120,22 @@ TEST_CASE("input that is not UTF-8 is refused with its line, valid UTF-8 passes"
     }
   }
 }
+
+TEST_CASE("keys too long for an implicit key are written as explicit keys and read back") {
+  // 300 NULs are 1200 characters once escaped: past YAML's 1024-character limit on implicit keys,
+  // which yaml-cpp enforces ("illegal map value"). Found by fuzz_inject_yaml.
+  const std::string nuls(300, '\0');
+  const std::string long_plain(1500, 'k');
+  Json value = Json::object();
+  value["short"] = 1;
+  value[nuls] = "scalar";
+  value[long_plain] = Json{{"nested", Json::array({1, Json{{"a", "b"}}})}};
+  value["list"] = Json::array({Json{{nuls, Json::array({"x", "y"})}}});
+  value["text"] = Json{{long_plain, "two\nlines\n"}};
+  const std::string text = emit_yaml(value);
+  CHECK(text.find("? \"\\x00") != std::string::npos);
+  const auto docs = parse_yaml_stream(text);
+  REQUIRE(docs.size() == 1);
+  CHECK(docs[0].value == value);
+  CHECK(emit_yaml(Json{{"short", 1}}) == "short: 1\n");
+}

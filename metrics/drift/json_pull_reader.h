@@ -1,4 +1,4 @@
-// JsonScanner: a strict, allocation-free pull scanner over a JSON text, for the fast payload
+// JsonPullReader: a strict, allocation-free pull scanner over a JSON text, for the fast payload
 // readers (payload_scan.cpp). It accepts a subset of what nlohmann::json accepts, never more:
 // RFC 8259 grammar with ASCII-only strings and no \u escapes. Whatever falls outside that subset,
 // malformed or not, makes the call fail and the reader falls back to nlohmann's parser, which
@@ -19,7 +19,7 @@
 
 namespace mlsidecar::drift::detail {
 
-class JsonScanner {
+class JsonPullReader {
  public:
   static constexpr int kMaxDepth = 64;
 
@@ -31,7 +31,7 @@ class JsonScanner {
     std::string_view text;
   };
 
-  explicit JsonScanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+  explicit JsonPullReader(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
 
   // True when only whitespace is left.
   bool at_end() {

@@ -1,4 +1,4 @@
-#include "metrics/llm/json_scanner.h"
+#include "metrics/llm/json_stream_parser.h"
 
 #include <charconv>
 #include <cstring>
@@ -25,7 +25,7 @@ std::optional<std::uint64_t> JsonValue::as_uint() const {
   return v;
 }
 
-void JsonScanner::reset(JsonVisitor* visitor) {
+void JsonStreamParser::reset(JsonVisitor* visitor) {
   visitor_ = visitor;
   status_ = Status::empty;
   expect_ = Expect::value;
@@ -35,13 +35,13 @@ void JsonScanner::reset(JsonVisitor* visitor) {
   array_bits_ = 0;
 }
 
-void JsonScanner::report(const JsonValue& v) {
+void JsonStreamParser::report(const JsonValue& v) {
   if (visitor_ != nullptr && depth_ <= kTrackedDepth) {
     visitor_->on_value(JsonPath(steps_.data(), depth_), v);
   }
 }
 
-JsonScanner::Status JsonScanner::feed(std::string_view in) {
+JsonStreamParser::Status JsonStreamParser::feed(std::string_view in) {
   if (status_ == Status::syntax_error || status_ == Status::too_deep) return status_;
   std::size_t i = 0;
   const std::size_t n = in.size();
@@ -132,12 +132,12 @@ JsonScanner::Status JsonScanner::feed(std::string_view in) {
   return status_;
 }
 
-JsonScanner::Status JsonScanner::finish() {
+JsonStreamParser::Status JsonStreamParser::finish() {
   if (lex_ == Lex::number && status_ == Status::in_progress) end_number();
   return status_;
 }
 
-std::size_t JsonScanner::scan_string(std::string_view in, std::size_t i) {
+std::size_t JsonStreamParser::scan_string(std::string_view in, std::size_t i) {
   const std::size_t n = in.size();
   while (i < n) {
     if (escape_ == 0) {
@@ -198,7 +198,7 @@ std::size_t JsonScanner::scan_string(std::string_view in, std::size_t i) {
   return n;
 }
 
-void JsonScanner::end_string() {
+void JsonStreamParser::end_string() {
   lex_ = Lex::none;
   if (str_is_key_) {
     if (depth_ <= kTrackedDepth) {
@@ -219,7 +219,7 @@ void JsonScanner::end_string() {
   end_value();
 }
 
-bool JsonScanner::number_step(char c) {
+bool JsonStreamParser::number_step(char c) {
   std::uint8_t next = 0;
   bool digit = is_digit(c);
   switch (num_state_) {
@@ -229,7 +229,7 @@ bool JsonScanner::number_step(char c) {
     case kDot: next = digit ? kFrac : 0; break;
     case kFrac: next = digit ? kFrac : (c == 'e' || c == 'E') ? kExp : 0; break;
     case kExp: next = digit ? kExpDigits : (c == '+' || c == '-') ? kExpSign : 0; break;
-    case kExpSign: next = digit ? kExpDigits : 0; break;
+    case kExpSign:
     case kExpDigits: next = digit ? kExpDigits : 0; break;
     default: break;
   }
@@ -243,7 +243,7 @@ bool JsonScanner::number_step(char c) {
   return true;
 }
 
-void JsonScanner::end_number() {
+void JsonStreamParser::end_number() {
   lex_ = Lex::none;
   if (num_state_ != kZero && num_state_ != kInt && num_state_ != kFrac &&
       num_state_ != kExpDigits) {
@@ -259,7 +259,7 @@ void JsonScanner::end_number() {
   end_value();
 }
 
-bool JsonScanner::begin_value(char c) {
+bool JsonStreamParser::begin_value(char c) {
   if (status_ == Status::empty) status_ = Status::in_progress;
   raw_len_ = cap_len_ = 0;
   cap_truncated_ = false;
@@ -303,14 +303,14 @@ bool JsonScanner::begin_value(char c) {
   return true;
 }
 
-bool JsonScanner::close(char c) {
+bool JsonStreamParser::close(char c) {
   if (depth_ == 0 || (c != ']' && c != '}') || top_is_array() != (c == ']')) return false;
   --depth_;
   end_value();
   return true;
 }
 
-void JsonScanner::end_value() {
+void JsonStreamParser::end_value() {
   if (depth_ == 0) {
     expect_ = Expect::done;
     status_ = Status::complete;

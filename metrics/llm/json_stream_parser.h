@@ -68,7 +68,7 @@ class JsonVisitor {
   virtual void on_value(const JsonPath& path, const JsonValue& value) = 0;
 };
 
-class JsonScanner {
+class JsonStreamParser {
  public:
   static constexpr std::size_t kTrackedDepth = 8;  // deeper values are checked, not reported
   static constexpr std::size_t kMaxDepth = 64;     // deeper documents are refused
