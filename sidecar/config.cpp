@@ -148,7 +148,7 @@ void validate_config(const Config& c) {
   if (c.queue_depth != kQueueDepthAuto && c.queue_depth > 0 && c.container_concurrency == 0) {
     throw ConfigError("--queue-depth needs --container-concurrency (a queue needs a limit)");
   }
-  if (c.ready_path.size() && c.ready_path.front() != '/') {
+  if (!c.ready_path.empty() && c.ready_path.front() != '/') {
     throw ConfigError("--ready-path '" + c.ready_path + "': must start with /");
   }
   if (!c.merge_metrics.empty() && !parse_metrics_url(c.merge_metrics)) {

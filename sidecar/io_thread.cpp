@@ -52,7 +52,7 @@ IoThread::IoThread(std::size_t index, SidecarState& state, const RequestChain& c
       acceptor_(io_),
       tick_timer_(io_),
       backoff_timer_(io_),
-      pool_(io_.get_executor(), state.config, upstream),
+      pool_(io_.get_executor(), state.config, std::move(upstream)),
       metrics_(chain.metrics().shard(index)),
       connection_cap_(connection_cap(state.config.max_connections)) {
   if (index == 0 && connection_cap_ < state.config.max_connections) {

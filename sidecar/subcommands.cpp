@@ -52,7 +52,7 @@ constexpr Command kCommands[] = {
 }  // namespace
 
 int run_mlsidecar(const Args& args, const cli::Environment& env) {
-  if (args.empty() || args[0].rfind("-", 0) == 0) {
+  if (args.empty() || args[0].starts_with('-')) {
     if (!args.empty() && args[0] == "--version") return run_version(args, env);
     return run_serve(args, env);
   }

@@ -80,6 +80,11 @@ def test_model_image_pins_bookworms_python3():
     assert re.search(r"^USER 65532:65532$", MODEL_DOCKERFILE, re.M)
 
 
+def test_runtime_has_iptables_for_the_capture_init_container():
+    # `mlsidecar capture-init` (the injected init container of the redirect capture) runs it.
+    assert "iptables" in runtime_packages()
+
+
 def test_runtime_package_names_are_debian_packages():
     for pkg in sorted(runtime_packages()):
         r = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}", pkg], capture_output=True, text=True)

@@ -157,7 +157,7 @@ TEST_CASE("a permit releases its slot when destroyed or reset") {
     auto p = AdmissionPermit::adopt(ac);
     REQUIRE(ac.try_acquire([&] { granted = true; }).decision == Decision::queue);
     AdmissionPermit moved = std::move(p);
-    CHECK_FALSE(p);
+    CHECK_FALSE(p);  // NOLINT(bugprone-use-after-move): the moved-from permit is what is checked
     CHECK(moved);
     CHECK_FALSE(granted);
   }
