@@ -30,7 +30,8 @@ const cli::FlagSet<CaptureFlags>& capture_flags() {
                    "--data-port PORT",
           .description =
               "Redirects what clients send to the model's ports to the sidecar's data port, in\n"
-              "this network namespace, inbound only (nat PREROUTING), with iptables and, where the\n"
+              "this network namespace, inbound only (nat PREROUTING), with iptables and, where "
+              "the\n"
               "pod has IPv6, ip6tables; then exits. Needs NET_ADMIN; run by the injected init\n"
               "container. The sidecar's own connection to the model (loopback) is left alone.",
           .env_prefix = ""},
@@ -113,7 +114,10 @@ int run(const CaptureFlags& flags) {
     std::fprintf(stderr, "mlsidecar capture-init: IPv6 left uncaptured (ip6tables failed)\n");
   }
   std::string ports;
-  for (int p : spec.model_ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
+  for (int p : spec.model_ports) {
+    if (!ports.empty()) ports += ',';
+    ports += std::to_string(p);
+  }
   std::fprintf(stderr, "mlsidecar capture-init: tcp %s -> %d (inbound%s)\n", ports.c_str(),
                spec.data_port, v6 ? ", IPv4 and IPv6" : ", IPv4");
   return 0;
