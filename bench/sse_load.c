@@ -33,7 +33,17 @@
 #include <time.h>
 #include <unistd.h>
 
-enum state { CONNECTING, SENDING, HEAD, BODY_CHUNK_SIZE, BODY_CHUNK_DATA, BODY_CHUNK_CRLF, BODY_TRAILER, BODY_LENGTH, BODY_CLOSE };
+enum state {
+  CONNECTING,
+  SENDING,
+  HEAD,
+  BODY_CHUNK_SIZE,
+  BODY_CHUNK_DATA,
+  BODY_CHUNK_CRLF,
+  BODY_TRAILER,
+  BODY_LENGTH,
+  BODY_CLOSE
+};
 
 struct conn {
   int fd;
@@ -54,14 +64,15 @@ struct conn {
   int tokens;
 };
 
-static const char *g_path = "/v1/completions";
-static const char *g_body = "{\"model\":\"bench\",\"prompt\":\"hello\",\"max_tokens\":64,\"stream\":true}";
+static const char* g_path = "/v1/completions";
+static const char* g_body =
+    "{\"model\":\"bench\",\"prompt\":\"hello\",\"max_tokens\":64,\"stream\":true}";
 static char g_req[4096];
 static size_t g_reqlen;
 static int g_port, g_expect = -1, g_ep;
 static double g_deadline;
 static long g_streams, g_tokens, g_errors, g_short, g_trailing;
-static double *g_ttft;
+static double* g_ttft;
 static size_t g_nttft, g_capttft;
 
 static double now_s(void) {
@@ -78,7 +89,7 @@ static void add_ttft(double v) {
   g_ttft[g_nttft++] = v;
 }
 
-static int open_conn(struct conn *c) {
+static int open_conn(struct conn* c) {
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -86,18 +97,18 @@ static int open_conn(struct conn *c) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   c->st = CONNECTING;
   c->sent = 0;
-  if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) return -1;
+  if (connect(c->fd, (struct sockaddr*)&a, sizeof a) < 0 && errno != EINPROGRESS) return -1;
   struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
   return epoll_ctl(g_ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
-static void reopen(struct conn *c) {
+static void reopen(struct conn* c) {
   epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   if (now_s() < g_deadline && open_conn(c) < 0) g_errors++;
 }
 
-static void begin_request(struct conn *c) {
+static void begin_request(struct conn* c) {
   c->st = SENDING;
   c->sent = 0;
   c->headlen = 0;
@@ -109,10 +120,10 @@ static void begin_request(struct conn *c) {
 }
 
 // One SSE line is complete.
-static void end_line(struct conn *c) {
+static void end_line(struct conn* c) {
   size_t n = c->linelen < sizeof c->prefix ? c->linelen : sizeof c->prefix;
   if (n >= 5 && memcmp(c->prefix, "data:", 5) == 0) {
-    const char *p = c->prefix + 5;
+    const char* p = c->prefix + 5;
     size_t rest = n - 5;
     if (rest > 0 && *p == ' ') p++, rest--;
     if (!(rest >= 6 && memcmp(p, "[DONE]", 6) == 0)) {
@@ -127,9 +138,9 @@ static void end_line(struct conn *c) {
   c->linelen = 0;
 }
 
-static void body_bytes(struct conn *c, const char *p, size_t n) {
+static void body_bytes(struct conn* c, const char* p, size_t n) {
   while (n > 0) {
-    const char *nl = memchr(p, '\n', n);
+    const char* nl = memchr(p, '\n', n);
     size_t seg = nl ? (size_t)(nl - p) : n;
     if (c->linelen < sizeof c->prefix) {
       size_t k = sizeof c->prefix - c->linelen;
@@ -137,7 +148,8 @@ static void body_bytes(struct conn *c, const char *p, size_t n) {
     }
     c->linelen += seg;
     if (!nl) return;
-    if (c->linelen > 0 && c->linelen <= sizeof c->prefix && c->prefix[c->linelen - 1] == '\r') c->linelen--;
+    if (c->linelen > 0 && c->linelen <= sizeof c->prefix && c->prefix[c->linelen - 1] == '\r')
+      c->linelen--;
     end_line(c);
     p = nl + 1;
     n -= seg + 1;
@@ -145,7 +157,7 @@ static void body_bytes(struct conn *c, const char *p, size_t n) {
 }
 
 // The response is complete: account, then the next request (or close).
-static void response_done(struct conn *c) {
+static void response_done(struct conn* c) {
   if (c->status != 200) g_errors++;
   g_streams++;
   if (g_expect >= 0 && c->tokens != g_expect) g_short++;
@@ -158,18 +170,22 @@ static void response_done(struct conn *c) {
   epoll_ctl(g_ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-static int parse_head(struct conn *c) {
-  char *end = memmem(c->head, c->headlen, "\r\n\r\n", 4);
+static int parse_head(struct conn* c) {
+  char* end = memmem(c->head, c->headlen, "\r\n\r\n", 4);
   if (!end) return c->headlen == sizeof c->head ? -1 : 0;
   size_t used = (size_t)(end - c->head) + 4;
   c->status = atoi(c->head + 9);
   int chunked = 0, has_len = 0;
-  for (char *line = c->head; line < end;) {
-    char *eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
+  for (char* line = c->head; line < end;) {
+    char* eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
     if (!eol) break;
-    if (strncasecmp(line, "content-length:", 15) == 0) c->left = strtoull(line + 15, NULL, 10), has_len = 1;
-    if (strncasecmp(line, "transfer-encoding:", 18) == 0 && memmem(line, (size_t)(eol - line), "chunked", 7)) chunked = 1;
-    if (strncasecmp(line, "connection:", 11) == 0 && memmem(line, (size_t)(eol - line), "close", 5)) c->close_after = 1;
+    if (strncasecmp(line, "content-length:", 15) == 0)
+      c->left = strtoull(line + 15, NULL, 10), has_len = 1;
+    if (strncasecmp(line, "transfer-encoding:", 18) == 0 &&
+        memmem(line, (size_t)(eol - line), "chunked", 7))
+      chunked = 1;
+    if (strncasecmp(line, "connection:", 11) == 0 && memmem(line, (size_t)(eol - line), "close", 5))
+      c->close_after = 1;
     line = eol + 2;
   }
   c->st = chunked ? BODY_CHUNK_SIZE : has_len ? BODY_LENGTH : BODY_CLOSE;
@@ -178,7 +194,7 @@ static int parse_head(struct conn *c) {
 }
 
 // Feeds received bytes through the response parser; returns -1 on a protocol error.
-static int feed(struct conn *c, const char *p, size_t n) {
+static int feed(struct conn* c, const char* p, size_t n) {
   while (n > 0) {
     switch (c->st) {
       case HEAD: {
@@ -270,7 +286,7 @@ static int feed(struct conn *c, const char *p, size_t n) {
   return 0;
 }
 
-static void on_event(struct conn *c, uint32_t events) {
+static void on_event(struct conn* c, uint32_t events) {
   if (c->st == CONNECTING) {
     if (events & (EPOLLERR | EPOLLHUP)) {
       g_errors++;
@@ -334,8 +350,8 @@ static void on_event(struct conn *c, uint32_t events) {
   }
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
+static int cmp_double(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
   return x < y ? -1 : x > y;
 }
 
@@ -345,18 +361,26 @@ static double pct(double q) {
   return g_ttft[i] * 1000;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int conns = 64;
   double duration = 10;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--port") && i + 1 < argc) g_port = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--path") && i + 1 < argc) g_path = argv[++i];
-    else if (!strcmp(argv[i], "--conns") && i + 1 < argc) conns = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--duration") && i + 1 < argc) duration = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--expect") && i + 1 < argc) g_expect = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--body") && i + 1 < argc) g_body = argv[++i];
+    if (!strcmp(argv[i], "--port") && i + 1 < argc)
+      g_port = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--path") && i + 1 < argc)
+      g_path = argv[++i];
+    else if (!strcmp(argv[i], "--conns") && i + 1 < argc)
+      conns = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
+      duration = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--expect") && i + 1 < argc)
+      g_expect = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--body") && i + 1 < argc)
+      g_body = argv[++i];
     else {
-      fprintf(stderr, "usage: sse_load --port P [--path P] [--conns N] [--duration S] [--expect N] [--body J]\n");
+      fprintf(stderr,
+              "usage: sse_load --port P [--path P] [--conns N] [--duration S] [--expect N] [--body "
+              "J]\n");
       return 2;
     }
   }
@@ -365,12 +389,13 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  g_reqlen = (size_t)snprintf(g_req, sizeof g_req,
-                              "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-                              "Accept: text/event-stream\r\nContent-Length: %zu\r\n\r\n%s",
-                              g_path, g_port, strlen(g_body), g_body);
+  g_reqlen = (size_t)snprintf(
+      g_req, sizeof g_req,
+      "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+      "Accept: text/event-stream\r\nContent-Length: %zu\r\n\r\n%s",
+      g_path, g_port, strlen(g_body), g_body);
   g_ep = epoll_create1(0);
-  struct conn *cs = calloc((size_t)conns, sizeof *cs);
+  struct conn* cs = calloc((size_t)conns, sizeof *cs);
   double start = now_s();
   g_deadline = start + duration;
   for (int i = 0; i < conns; i++) {
@@ -388,8 +413,10 @@ int main(int argc, char **argv) {
   }
   double secs = now_s() - start;
   qsort(g_ttft, g_nttft, sizeof *g_ttft, cmp_double);
-  printf("streams=%ld tokens=%ld seconds=%.3f tokens_per_s=%.0f ttft_p50_ms=%.3f ttft_p90_ms=%.3f "
-         "ttft_p99_ms=%.3f errors=%ld short_streams=%ld trailing_bytes=%ld\n",
-         g_streams, g_tokens, secs, (double)g_tokens / secs, pct(0.5), pct(0.9), pct(0.99), g_errors, g_short, g_trailing);
+  printf(
+      "streams=%ld tokens=%ld seconds=%.3f tokens_per_s=%.0f ttft_p50_ms=%.3f ttft_p90_ms=%.3f "
+      "ttft_p99_ms=%.3f errors=%ld short_streams=%ld trailing_bytes=%ld\n",
+      g_streams, g_tokens, secs, (double)g_tokens / secs, pct(0.5), pct(0.9), pct(0.99), g_errors,
+      g_short, g_trailing);
   return 0;
 }

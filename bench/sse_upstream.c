@@ -54,7 +54,7 @@ struct conn {
 static int g_tokens = 64;
 static long g_token_us = 0;
 static int g_ep;
-static struct conn *g_streaming;  // list of connections in STREAM phase (paced mode)
+static struct conn* g_streaming;  // list of connections in STREAM phase (paced mode)
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig) {
@@ -62,7 +62,7 @@ static void on_signal(int sig) {
   g_stop = 1;
 }
 
-static void list_add(struct conn *c) {
+static void list_add(struct conn* c) {
   if (c->in_list) return;
   c->prev_streaming = NULL;
   c->next_streaming = g_streaming;
@@ -71,22 +71,24 @@ static void list_add(struct conn *c) {
   c->in_list = 1;
 }
 
-static void list_remove(struct conn *c) {
+static void list_remove(struct conn* c) {
   if (!c->in_list) return;
-  if (c->prev_streaming) c->prev_streaming->next_streaming = c->next_streaming;
-  else g_streaming = c->next_streaming;
+  if (c->prev_streaming)
+    c->prev_streaming->next_streaming = c->next_streaming;
+  else
+    g_streaming = c->next_streaming;
   if (c->next_streaming) c->next_streaming->prev_streaming = c->prev_streaming;
   c->in_list = 0;
 }
 
-static void conn_close(struct conn *c) {
+static void conn_close(struct conn* c) {
   list_remove(c);
   epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   free(c);
 }
 
-static void want_out(struct conn *c, int on) {
+static void want_out(struct conn* c, int on) {
   if (c->out_on == on) return;
   c->out_on = on;
   struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
@@ -94,7 +96,7 @@ static void want_out(struct conn *c, int on) {
 }
 
 // Prepares the next piece of the response in c->out; returns 0 when the response is complete.
-static int next_piece(struct conn *c) {
+static int next_piece(struct conn* c) {
   char ev[512];
   int n;
   if (c->tokens_sent < 0) {
@@ -105,11 +107,12 @@ static int next_piece(struct conn *c) {
     c->tokens_sent = 0;
   } else if (c->tokens_sent < g_tokens) {
     int last = c->tokens_sent + 1 == g_tokens;
-    int e = snprintf(ev, sizeof ev,
-                     "data: {\"id\":\"cmpl-bench\",\"object\":\"text_completion\",\"created\":1,"
-                     "\"model\":\"bench\",\"choices\":[{\"index\":0,\"text\":\" tok%d\",\"logprobs\":"
-                     "null,\"finish_reason\":%s}]}\n\n",
-                     c->tokens_sent, last ? "\"length\"" : "null");
+    int e =
+        snprintf(ev, sizeof ev,
+                 "data: {\"id\":\"cmpl-bench\",\"object\":\"text_completion\",\"created\":1,"
+                 "\"model\":\"bench\",\"choices\":[{\"index\":0,\"text\":\" tok%d\",\"logprobs\":"
+                 "null,\"finish_reason\":%s}]}\n\n",
+                 c->tokens_sent, last ? "\"length\"" : "null");
     n = snprintf(c->out, sizeof c->out, "%x\r\n%s\r\n", e, ev);
     c->tokens_sent++;
   } else if (!c->done_sent) {
@@ -124,7 +127,7 @@ static int next_piece(struct conn *c) {
 }
 
 // Writes what is pending; returns -1 on a dead socket, 0 when blocked, 1 when c->out is empty.
-static int flush_out(struct conn *c) {
+static int flush_out(struct conn* c) {
   while (c->outoff < c->outlen) {
     ssize_t w = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
     if (w < 0) {
@@ -138,10 +141,10 @@ static int flush_out(struct conn *c) {
   return 1;
 }
 
-static int handle_input(struct conn *c);
+static int handle_input(struct conn* c);
 
 // Response finished: next request on the connection, or close.
-static int finish_response(struct conn *c) {
+static int finish_response(struct conn* c) {
   list_remove(c);
   if (c->close_after) return -1;
   c->phase = READ_HEAD;
@@ -150,7 +153,7 @@ static int finish_response(struct conn *c) {
 
 // Advances the response as far as the socket and the pacing allow. In paced mode (--token-us > 0)
 // the head and the first token go at once, every later token needs allow_token (a timer tick).
-static int pump(struct conn *c, int allow_token) {
+static int pump(struct conn* c, int allow_token) {
   for (;;) {
     int r = flush_out(c);
     if (r < 0) return -1;
@@ -168,7 +171,7 @@ static int pump(struct conn *c, int allow_token) {
   }
 }
 
-static int start_response(struct conn *c) {
+static int start_response(struct conn* c) {
   c->phase = STREAM;
   c->tokens_sent = -1;
   c->done_sent = 0;
@@ -177,21 +180,26 @@ static int start_response(struct conn *c) {
 }
 
 // Consumes buffered input according to the phase; returns -1 to close.
-static int handle_input(struct conn *c) {
+static int handle_input(struct conn* c) {
   for (;;) {
     if (c->phase == READ_HEAD) {
-      char *end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
+      char* end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
       if (!end) return c->inlen == sizeof c->in ? -1 : 0;
       size_t head = (size_t)(end - c->in) + 4;
       c->body_left = 0;
       c->close_after = 0;
       int chunked = 0;
-      for (char *line = c->in; line < end;) {
-        char *eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
+      for (char* line = c->in; line < end;) {
+        char* eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
         if (!eol) break;
-        if (strncasecmp(line, "content-length:", 15) == 0) c->body_left = strtoull(line + 15, NULL, 10);
-        if (strncasecmp(line, "transfer-encoding:", 18) == 0 && memmem(line, (size_t)(eol - line), "chunked", 7)) chunked = 1;
-        if (strncasecmp(line, "connection:", 11) == 0 && memmem(line, (size_t)(eol - line), "close", 5)) c->close_after = 1;
+        if (strncasecmp(line, "content-length:", 15) == 0)
+          c->body_left = strtoull(line + 15, NULL, 10);
+        if (strncasecmp(line, "transfer-encoding:", 18) == 0 &&
+            memmem(line, (size_t)(eol - line), "chunked", 7))
+          chunked = 1;
+        if (strncasecmp(line, "connection:", 11) == 0 &&
+            memmem(line, (size_t)(eol - line), "close", 5))
+          c->close_after = 1;
         line = eol + 2;
       }
       memmove(c->in, c->in + head, c->inlen - head);
@@ -206,7 +214,7 @@ static int handle_input(struct conn *c) {
       return start_response(c);
     } else if (c->phase == READ_CHUNKED) {
       // Enough for the benchmark: the body ends at the first "0\r\n\r\n".
-      char *end = memmem(c->in, c->inlen, "0\r\n\r\n", 5);
+      char* end = memmem(c->in, c->inlen, "0\r\n\r\n", 5);
       if (!end) {
         if (c->inlen > 8) {  // keep a tail that may hold the start of the terminator
           memmove(c->in, c->in + c->inlen - 8, 8);
@@ -224,7 +232,7 @@ static int handle_input(struct conn *c) {
   }
 }
 
-static int on_readable(struct conn *c) {
+static int on_readable(struct conn* c) {
   for (;;) {
     if (c->inlen == sizeof c->in) return c->phase == STREAM ? 0 : -1;
     ssize_t r = read(c->fd, c->in + c->inlen, sizeof c->in - c->inlen);
@@ -240,12 +248,15 @@ static int on_readable(struct conn *c) {
   return handle_input(c);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int port = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) g_tokens = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--token-us") && i + 1 < argc) g_token_us = atol(argv[++i]);
+    if (!strcmp(argv[i], "--port") && i + 1 < argc)
+      port = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--tokens") && i + 1 < argc)
+      g_tokens = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--token-us") && i + 1 < argc)
+      g_token_us = atol(argv[++i]);
     else {
       fprintf(stderr, "usage: sse_upstream [--port P] [--tokens N] [--token-us U]\n");
       return 2;
@@ -261,12 +272,12 @@ int main(int argc, char **argv) {
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4096) < 0) {
+  if (bind(ls, (struct sockaddr*)&a, sizeof a) < 0 || listen(ls, 4096) < 0) {
     perror("sse_upstream: bind/listen");
     return 2;
   }
   socklen_t al = sizeof a;
-  getsockname(ls, (struct sockaddr *)&a, &al);
+  getsockname(ls, (struct sockaddr*)&a, &al);
 
   g_ep = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
@@ -293,7 +304,7 @@ int main(int argc, char **argv) {
           int fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
           if (fd < 0) break;
           setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-          struct conn *c = calloc(1, sizeof *c);
+          struct conn* c = calloc(1, sizeof *c);
           c->fd = fd;
           c->phase = READ_HEAD;
           struct epoll_event cev = {.events = EPOLLIN, .data.ptr = c};
@@ -307,7 +318,7 @@ int main(int argc, char **argv) {
           if (c->outlen == 0 && pump(c, 1) < 0) conn_close(c);
         }
       } else {
-        struct conn *c = evs[i].data.ptr;
+        struct conn* c = evs[i].data.ptr;
         int r = 0;
         if (evs[i].events & (EPOLLERR | EPOLLHUP)) r = -1;
         if (r == 0 && (evs[i].events & EPOLLOUT) && c->phase == STREAM) r = pump(c, 0);

@@ -20,9 +20,9 @@
 namespace mlsidecar::metrics {
 
 struct MergeCounts {
-  std::size_t families = 0;          // families of the model's that were appended
+  std::size_t families = 0;            // families of the model's that were appended
   std::size_t duplicate_families = 0;  // left out: the sidecar has a family of that name
-  std::size_t invalid_lines = 0;     // left out: not a comment, blank or sample
+  std::size_t invalid_lines = 0;       // left out: not a comment, blank or sample
 };
 
 // Appends the model's exposition `model` to `out`, which already holds the sidecar's own.

@@ -36,7 +36,7 @@ class LabelTable {
   std::unique_ptr<std::string[]> names_;
   std::atomic<std::size_t> published_{0};  // entries [0, published_) of names_ are immutable
   std::atomic<bool> other_used_{false};
-  std::mutex add_mutex_;                     // guards appends to names_
+  std::mutex add_mutex_;  // guards appends to names_
 };
 
 }  // namespace mlsidecar::metrics

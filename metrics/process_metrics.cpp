@@ -16,8 +16,10 @@ prometheus::MetricFamily gauge(std::string name, const char* help, double value,
                                prometheus::MetricType type = prometheus::MetricType::Gauge) {
   prometheus::MetricFamily f{name, help, type, {}};
   f.metric.emplace_back();
-  if (type == prometheus::MetricType::Counter) f.metric.back().counter.value = value;
-  else f.metric.back().gauge.value = value;
+  if (type == prometheus::MetricType::Counter)
+    f.metric.back().counter.value = value;
+  else
+    f.metric.back().gauge.value = value;
   return f;
 }
 
@@ -43,9 +45,9 @@ double resident_memory_bytes() {
 
 ProcessMetrics::ProcessMetrics(std::string prefix)
     : prefix_(std::move(prefix)),
-      start_time_seconds_(std::chrono::duration<double>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count()) {}
+      start_time_seconds_(
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count()) {}
 
 std::vector<prometheus::MetricFamily> ProcessMetrics::Collect() const {
   rusage usage{};
@@ -55,14 +57,15 @@ std::vector<prometheus::MetricFamily> ProcessMetrics::Collect() const {
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
   return {
-      gauge(prefix_ + "process_cpu_seconds_total", "User and system CPU time spent in seconds.", cpu,
-            prometheus::MetricType::Counter),
-      gauge(prefix_ + "process_resident_memory_bytes", "Resident memory size in bytes.", resident_memory_bytes()),
+      gauge(prefix_ + "process_cpu_seconds_total", "User and system CPU time spent in seconds.",
+            cpu, prometheus::MetricType::Counter),
+      gauge(prefix_ + "process_resident_memory_bytes", "Resident memory size in bytes.",
+            resident_memory_bytes()),
       gauge(prefix_ + "process_open_fds", "Number of open file descriptors.", open_fds()),
       gauge(prefix_ + "process_max_fds", "Maximum number of open file descriptors.",
             static_cast<double>(limit.rlim_cur)),
-      gauge(prefix_ + "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-            start_time_seconds_),
+      gauge(prefix_ + "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.", start_time_seconds_),
   };
 }
 

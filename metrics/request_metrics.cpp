@@ -9,8 +9,8 @@ constexpr std::array<const char*, 5> kClasses = {"1xx", "2xx", "3xx", "4xx", "5x
 constexpr std::array<const char*, kUpstreamErrorKinds> kUpstreamErrorNames = {
     "connect_failed", "connect_timeout", "reset", "timeout", "invalid_response", "retried"};
 constexpr std::array<const char*, kRefusalKinds> kRefusalNames = {
-    "bad_request", "header_too_large", "body_too_large", "header_timeout",
-    "too_many_connections", "client_aborted"};
+    "bad_request",    "header_too_large",     "body_too_large",
+    "header_timeout", "too_many_connections", "client_aborted"};
 
 std::size_t status_class(unsigned status) {
   return status >= 100 && status < 600 ? status / 100 - 1 : 4;
@@ -74,18 +74,19 @@ std::int64_t RequestMetrics::in_flight() const {
 
 std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
   using prometheus::MetricType;
-  auto requests = family("mlsidecar_requests_total",
-                         "Requests answered, by model, version, route and status class.",
-                         MetricType::Counter);
+  auto requests =
+      family("mlsidecar_requests_total",
+             "Requests answered, by model, version, route and status class.", MetricType::Counter);
   auto duration = family("mlsidecar_request_duration_seconds",
                          "Request latency as the client sees it.", MetricType::Histogram);
-  auto upstream = family("mlsidecar_upstream_duration_seconds",
-                         "Time the model took, from request sent to response end.",
-                         MetricType::Histogram);
-  auto first_byte = family("mlsidecar_time_to_first_byte_seconds",
-                           "Time from the request head to the model's response head.",
-                           MetricType::Histogram);
-  auto req_size = family("mlsidecar_request_size_bytes", "Request body sizes.", MetricType::Histogram);
+  auto upstream =
+      family("mlsidecar_upstream_duration_seconds",
+             "Time the model took, from request sent to response end.", MetricType::Histogram);
+  auto first_byte =
+      family("mlsidecar_time_to_first_byte_seconds",
+             "Time from the request head to the model's response head.", MetricType::Histogram);
+  auto req_size =
+      family("mlsidecar_request_size_bytes", "Request body sizes.", MetricType::Histogram);
   auto resp_size =
       family("mlsidecar_response_size_bytes", "Response body sizes.", MetricType::Histogram);
 
@@ -93,8 +94,9 @@ std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
     if (!labels_.in_use(m)) continue;
     std::string_view key = labels_.name(m);
     std::string model(key.substr(0, key.find('\x1f')));
-    std::string version(key.find('\x1f') == std::string_view::npos ? std::string_view{}
-                                                                    : key.substr(key.find('\x1f') + 1));
+    std::string version(key.find('\x1f') == std::string_view::npos
+                            ? std::string_view{}
+                            : key.substr(key.find('\x1f') + 1));
     if (m == labels_.other_index()) version = "other";
     for (std::size_t r = 0; r < kRouteCount; ++r) {
       std::array<std::uint64_t, 5> counts{};
@@ -107,7 +109,8 @@ std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
       auto rs = empty_histogram(size_buckets());
       for (const auto& shard : shards_) {
         const Cell& cell = shard->cells_[m * kRouteCount + r];
-        for (std::size_t c = 0; c < 5; ++c) counts[c] += cell.requests[c].load(std::memory_order_relaxed);
+        for (std::size_t c = 0; c < 5; ++c)
+          counts[c] += cell.requests[c].load(std::memory_order_relaxed);
         cell.duration.add_to(dur, latency_buckets());
         cell.upstream.add_to(up, latency_buckets());
         cell.first_byte.add_to(fb, latency_buckets());
@@ -116,7 +119,9 @@ std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
       }
       if (dur.sample_count == 0) continue;
       std::vector<prometheus::ClientMetric::Label> labels = {
-          {"model", model}, {"version", version}, {"route", std::string(route_name(static_cast<Route>(r)))}};
+          {"model", model},
+          {"version", version},
+          {"route", std::string(route_name(static_cast<Route>(r)))}};
       for (std::size_t c = 0; c < 5; ++c) {
         // 2xx, 4xx and 5xx exist (at 0) as soon as the route has traffic: a series that first
         // appears with a count already in it loses that count to rate(), and the first burst of
@@ -148,19 +153,22 @@ std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
   inflight.metric.emplace_back();
   inflight.metric.back().gauge.value = static_cast<double>(in_flight());
 
-  auto errors = family("mlsidecar_upstream_errors_total",
-                       "Failures talking to the model, by kind.", MetricType::Counter);
-  auto refused = family("mlsidecar_refused_requests_total",
-                        "Requests the sidecar refused or lost before the model answered them, by reason.",
-                        MetricType::Counter);
-  auto connections = family("mlsidecar_client_connections_total",
-                            "Client connections accepted.", MetricType::Counter);
+  auto errors = family("mlsidecar_upstream_errors_total", "Failures talking to the model, by kind.",
+                       MetricType::Counter);
+  auto refused =
+      family("mlsidecar_refused_requests_total",
+             "Requests the sidecar refused or lost before the model answered them, by reason.",
+             MetricType::Counter);
+  auto connections = family("mlsidecar_client_connections_total", "Client connections accepted.",
+                            MetricType::Counter);
   std::array<std::uint64_t, kUpstreamErrorKinds> e{};
   std::array<std::uint64_t, kRefusalKinds> f{};
   std::uint64_t conns = 0, upstream_conns = 0;
   for (const auto& shard : shards_) {
-    for (std::size_t i = 0; i < e.size(); ++i) e[i] += shard->upstream_errors_[i].load(std::memory_order_relaxed);
-    for (std::size_t i = 0; i < f.size(); ++i) f[i] += shard->refusals_[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < e.size(); ++i)
+      e[i] += shard->upstream_errors_[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < f.size(); ++i)
+      f[i] += shard->refusals_[i].load(std::memory_order_relaxed);
     conns += shard->connections_.load(std::memory_order_relaxed);
     upstream_conns += shard->upstream_connections_.load(std::memory_order_relaxed);
   }
@@ -178,22 +186,31 @@ std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
   }
   connections.metric.emplace_back();
   connections.metric.back().counter.value = static_cast<double>(conns);
-  auto upstream_connections = family("mlsidecar_upstream_connections_total",
-                                     "Connections opened to the model (keep-alive reuse keeps this low).",
-                                     MetricType::Counter);
+  auto upstream_connections = family(
+      "mlsidecar_upstream_connections_total",
+      "Connections opened to the model (keep-alive reuse keeps this low).", MetricType::Counter);
   upstream_connections.metric.emplace_back();
   upstream_connections.metric.back().counter.value = static_cast<double>(upstream_conns);
 
-  auto build = family("mlsidecar_build_info", "Build and model identity; always 1.", MetricType::Gauge);
+  auto build =
+      family("mlsidecar_build_info", "Build and model identity; always 1.", MetricType::Gauge);
   build.metric.emplace_back();
   build.metric.back().label = {{"version", MLSIDECAR_VERSION},
                                {"model", default_model_},
                                {"model_version", default_version_}};
   build.metric.back().gauge.value = 1;
 
-  return {std::move(requests), std::move(duration), std::move(upstream), std::move(first_byte),
-          std::move(req_size), std::move(resp_size), std::move(inflight), std::move(errors),
-          std::move(refused), std::move(connections), std::move(upstream_connections),
+  return {std::move(requests),
+          std::move(duration),
+          std::move(upstream),
+          std::move(first_byte),
+          std::move(req_size),
+          std::move(resp_size),
+          std::move(inflight),
+          std::move(errors),
+          std::move(refused),
+          std::move(connections),
+          std::move(upstream_connections),
           std::move(build)};
 }
 

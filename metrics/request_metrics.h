@@ -6,7 +6,8 @@
 // (model/version label pair, route); the label pair is resolved once per request through a bounded
 // LabelTable, so a client cannot grow the series without bound.
 //
-// Thread safety: shard(i) is used by I/O thread i only; model_index() and Collect() from any thread.
+// Thread safety: shard(i) is used by I/O thread i only; model_index() and Collect() from any
+// thread.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -15,10 +16,10 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <type_traits>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "metrics/label_table.h"
@@ -53,11 +54,11 @@ struct RequestSample {
   std::size_t series = 0;  // from RequestMetrics::model_index()
   Route route = Route::other;
   unsigned status = 0;
-  double duration_seconds = 0;           // client view: head received to response end
-  double upstream_seconds = -1;          // request sent to response end; <0 if never reached model
-  double first_byte_seconds = -1;        // head received to the model's response head; <0 if none
-  std::uint64_t request_bytes = 0;       // body bytes
-  std::uint64_t response_bytes = 0;      // body bytes
+  double duration_seconds = 0;       // client view: head received to response end
+  double upstream_seconds = -1;      // request sent to response end; <0 if never reached model
+  double first_byte_seconds = -1;    // head received to the model's response head; <0 if none
+  std::uint64_t request_bytes = 0;   // body bytes
+  std::uint64_t response_bytes = 0;  // body bytes
 };
 
 class RequestMetrics : public prometheus::Collectable {

@@ -39,11 +39,16 @@ bool is_health_path(std::string_view p) {
 
 std::string_view route_name(Route route) {
   switch (route) {
-    case Route::predict: return "predict";
-    case Route::infer: return "infer";
-    case Route::generate: return "generate";
-    case Route::health: return "health";
-    case Route::other: break;
+    case Route::predict:
+      return "predict";
+    case Route::infer:
+      return "infer";
+    case Route::generate:
+      return "generate";
+    case Route::health:
+      return "health";
+    case Route::other:
+      break;
   }
   return "other";
 }

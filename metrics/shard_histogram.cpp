@@ -15,13 +15,13 @@ BucketBounds::BucketBounds(std::initializer_list<double> bounds) {
 
 const BucketBounds& latency_buckets() {
   static const BucketBounds b{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                              1,     2.5,    5,     10,   30,    60,   120,  300};
+                              1,     2.5,    5,     10,   30,    60,   120, 300};
   return b;
 }
 
 const BucketBounds& size_buckets() {
-  static const BucketBounds b{128,     512,      1024,      4096,     16384,    65536,
-                              262144,  1048576,  4194304,   16777216, 67108864};
+  static const BucketBounds b{128,    512,     1024,    4096,     16384,   65536,
+                              262144, 1048576, 4194304, 16777216, 67108864};
   return b;
 }
 

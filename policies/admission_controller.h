@@ -122,7 +122,9 @@ class AdmissionPermit {
  public:
   AdmissionPermit() = default;
   // Takes ownership of a slot the caller already holds (after admit, or in its grant callback).
-  static AdmissionPermit adopt(AdmissionController& controller) { return AdmissionPermit(&controller); }
+  static AdmissionPermit adopt(AdmissionController& controller) {
+    return AdmissionPermit(&controller);
+  }
   AdmissionPermit(AdmissionPermit&& other) noexcept : controller_(other.controller_) {
     other.controller_ = nullptr;
   }

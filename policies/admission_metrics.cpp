@@ -56,8 +56,8 @@ std::vector<prometheus::MetricFamily> AdmissionMetrics::collect(std::size_t queu
     cumulative += wait_buckets_[i].load(std::memory_order_relaxed);
     prometheus::ClientMetric::Bucket b;
     b.cumulative_count = cumulative;
-    b.upper_bound = i < kQueueWaitBounds.size() ? kQueueWaitBounds[i]
-                                                : std::numeric_limits<double>::infinity();
+    b.upper_bound =
+        i < kQueueWaitBounds.size() ? kQueueWaitBounds[i] : std::numeric_limits<double>::infinity();
     h.histogram.bucket.push_back(b);
   }
   // The count is the +Inf bucket, so that count and buckets agree within one scrape.

@@ -133,7 +133,8 @@ LoadRatios AutoscaleSignals::update(TimePoint now) {
   in.output_tokens_per_second_panic = tokens_.rate(now, params_.panic_window);
   in.requests_per_second_stable = requests_.rate(now, params_.stable_window);
   in.requests_per_second_panic = requests_.rate(now, params_.panic_window);
-  if (latency_) in.latency_quantile_seconds = latency_->quantile(now - Duration(1), params_.latency_quantile);
+  if (latency_)
+    in.latency_quantile_seconds = latency_->quantile(now - Duration(1), params_.latency_quantile);
   const LoadRatios r = compute_load_ratios(params_, in);
   std::lock_guard snap(snapshot_mutex_);
   inputs_ = in;

@@ -19,7 +19,8 @@ class GrantCallback {
   static constexpr std::size_t kInlineSize = 48;
 
   GrantCallback() = default;
-  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, GrantCallback>>>
+  template <typename F,
+            typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, GrantCallback>>>
   GrantCallback(F&& f) {  // NOLINT(google-explicit-constructor): lambdas convert implicitly
     using Fn = std::decay_t<F>;
     if constexpr (sizeof(Fn) <= kInlineSize && alignof(Fn) <= alignof(std::max_align_t) &&
@@ -59,13 +60,12 @@ class GrantCallback {
     void (*destroy)(void*);
   };
   template <typename Fn>
-  static constexpr Ops inline_ops{
-      [](void* p) { (*static_cast<Fn*>(p))(); },
-      [](void* from, void* to) {
-        ::new (to) Fn(std::move(*static_cast<Fn*>(from)));
-        static_cast<Fn*>(from)->~Fn();
-      },
-      [](void* p) { static_cast<Fn*>(p)->~Fn(); }};
+  static constexpr Ops inline_ops{[](void* p) { (*static_cast<Fn*>(p))(); },
+                                  [](void* from, void* to) {
+                                    ::new (to) Fn(std::move(*static_cast<Fn*>(from)));
+                                    static_cast<Fn*>(from)->~Fn();
+                                  },
+                                  [](void* p) { static_cast<Fn*>(p)->~Fn(); }};
   template <typename Fn>
   static constexpr Ops heap_ops{
       [](void* p) { (**static_cast<Fn**>(p))(); },

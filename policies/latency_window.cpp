@@ -20,8 +20,8 @@ double LatencyWindow::upper_bound(std::size_t bucket) {
 }
 
 LatencyWindow::LatencyWindow(Duration window, Duration granularity) : granularity_(granularity) {
-  const auto n = static_cast<std::size_t>((window.count() + granularity.count() - 1) /
-                                          granularity.count());
+  const auto n =
+      static_cast<std::size_t>((window.count() + granularity.count() - 1) / granularity.count());
   ring_.assign(n, Counts{});
   ring_slot_.assign(n, INT64_MIN);
 }

@@ -31,8 +31,8 @@ LoadRatios compute_load_ratios(const SignalParams& p, const SignalInputs& in) {
   };
   set(Signal::concurrency, p.target_concurrency, in.concurrency_stable, in.concurrency_panic);
   set(Signal::queue, p.target_queue_length, in.queue_stable, in.queue_panic);
-  set(Signal::output_tokens, p.target_output_tokens_per_second,
-      in.output_tokens_per_second_stable, in.output_tokens_per_second_panic);
+  set(Signal::output_tokens, p.target_output_tokens_per_second, in.output_tokens_per_second_stable,
+      in.output_tokens_per_second_panic);
   set(Signal::request_rate, p.target_requests_per_second, in.requests_per_second_stable,
       in.requests_per_second_panic);
   set(Signal::latency, p.latency_slo_seconds, in.latency_quantile_seconds,

@@ -40,7 +40,8 @@ void TimeWeightedWindow::add_to_bucket(std::int64_t bucket, double amount) {
     if (bucket - head_ >= size) {
       std::fill(ring_.begin(), ring_.end(), 0.0);
     } else {
-      for (std::int64_t b = head_ + 1; b <= bucket; ++b) ring_[static_cast<std::size_t>(b % size)] = 0.0;
+      for (std::int64_t b = head_ + 1; b <= bucket; ++b)
+        ring_[static_cast<std::size_t>(b % size)] = 0.0;
     }
     head_ = bucket;
   } else if (bucket <= head_ - size) {
@@ -78,7 +79,8 @@ double TimeWeightedWindow::rate(TimePoint now, Duration window) const {
   for (std::int64_t b = std::max(first_bucket, head_ - size + 1); b <= last_bucket; ++b) {
     double v = ring_[static_cast<std::size_t>(((b % size) + size) % size)];
     if (b == first_bucket && start > *first_) {
-      // Only part of this bucket is in the span; its amounts lie in [max(bucket start, first), end).
+      // Only part of this bucket is in the span; its amounts lie in [max(bucket start, first),
+      // end).
       const TimePoint bucket_end = TimePoint(granularity_ * (b + 1));
       const TimePoint filled_from = std::max(TimePoint(granularity_ * b), *first_);
       v *= std::min(1.0, seconds(bucket_end - start) / seconds(bucket_end - filled_from));

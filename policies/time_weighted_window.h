@@ -27,8 +27,7 @@ using Duration = std::chrono::nanoseconds;
 
 class TimeWeightedWindow {
  public:
-  explicit TimeWeightedWindow(Duration max_window,
-                              Duration granularity = std::chrono::seconds(1));
+  explicit TimeWeightedWindow(Duration max_window, Duration granularity = std::chrono::seconds(1));
 
   // Adds `amount` spread evenly over [from, to); all of it at `to` when from >= to.
   void add(TimePoint from, TimePoint to, double amount);
@@ -54,8 +53,7 @@ class TimeWeightedWindow {
 // change(now, +1) when a request starts, change(now, -1) when it ends; average(now, window).
 class ConcurrencyWindow {
  public:
-  explicit ConcurrencyWindow(Duration max_window,
-                             Duration granularity = std::chrono::seconds(1));
+  explicit ConcurrencyWindow(Duration max_window, Duration granularity = std::chrono::seconds(1));
   void change(TimePoint now, int delta);
   double average(TimePoint now, Duration window);
   double average(TimePoint now) { return average(now, window_.max_window()); }

@@ -49,11 +49,20 @@ std::string html_escape(std::string_view in) {
   std::string out;
   for (char c : in) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -90,9 +99,7 @@ void AdminServer::stop() {
   accept_backoff_.cancel();
 }
 
-bool AdminServer::ready() const {
-  return state_.model_ready.load() && !state_.draining.load();
-}
+bool AdminServer::ready() const { return state_.model_ready.load() && !state_.draining.load(); }
 
 std::string AdminServer::render_metrics() const {
   std::vector<prometheus::MetricFamily> families;
@@ -123,7 +130,8 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
     parser.header_limit(16 * 1024);
     parser.body_limit(64 * 1024);
     stream.expires_after(kAdminTimeout);
-    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    co_await http::async_read(stream, buffer, parser,
+                              asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
     auto& req = parser.get();
     std::string_view target = req.target();
@@ -143,8 +151,9 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
         reply.body = R"({"status":"ready"})";
       } else {
         reply.status = http::status::service_unavailable;
-        reply.body = state.draining.load() ? R"({"status":"draining","code":"draining"})"
-                                           : R"({"status":"model not ready","code":"model_not_ready"})";
+        reply.body = state.draining.load()
+                         ? R"({"status":"draining","code":"draining"})"
+                         : R"({"status":"model not ready","code":"model_not_ready"})";
       }
     } else if (path == "/config") {
       reply.body = config_json;
@@ -153,7 +162,8 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
         reply.body = std::move(*drift);
       } else {
         reply.status = http::status::not_found;
-        reply.body = R"J({"error":"drift monitoring is off (no --drift-profile)","code":"drift_off"})J";
+        reply.body =
+            R"J({"error":"drift monitoring is off (no --drift-profile)","code":"drift_off"})J";
       }
     } else if (path == "/") {
       reply.content_type = "text/html; charset=utf-8";
@@ -195,7 +205,8 @@ void AdminServer::accept_next() {
       });
       return;
     }
-    asio::co_spawn(io_, serve_admin(*this, state_, config_json_, std::move(socket)), asio::detached);
+    asio::co_spawn(io_, serve_admin(*this, state_, config_json_, std::move(socket)),
+                   asio::detached);
     accept_next();
   });
 }

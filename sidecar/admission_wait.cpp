@@ -15,17 +15,17 @@ struct AdmissionWait::State {
   bool cancelled = false;
 };
 
-AdmissionWait::AdmissionWait(net::Executor executor)
-    : state_(std::make_shared<State>(executor)) {}
+AdmissionWait::AdmissionWait(net::Executor executor) : state_(std::make_shared<State>(executor)) {}
 
 void AdmissionWait::cancel() {
   state_->cancelled = true;
   state_->timer.cancel();
 }
 
-net::Awaitable<Failure> AdmissionWait::admit(
-    policies::AdmissionController& controller, policies::AutoscaleSignals& signals,
-    std::chrono::milliseconds timeout, policies::AdmissionPermit& permit) {
+net::Awaitable<Failure> AdmissionWait::admit(policies::AdmissionController& controller,
+                                             policies::AutoscaleSignals& signals,
+                                             std::chrono::milliseconds timeout,
+                                             policies::AdmissionPermit& permit) {
   State& s = *state_;
   const std::uint64_t seq = ++s.seq;
   s.granted = s.cancelled = false;
@@ -45,8 +45,7 @@ net::Awaitable<Failure> AdmissionWait::admit(
   signals.on_queue_enter(std::chrono::steady_clock::now());
   s.timer.expires_after(timeout);
   boost::system::error_code ec;
-  co_await s.timer.async_wait(
-      net::redirect(ec));
+  co_await s.timer.async_wait(net::redirect(ec));
   ++s.seq;  // a grant still in flight for this wait is decided below, not by the next wait
   signals.on_queue_leave(std::chrono::steady_clock::now());
   const Failure gone_or = s.cancelled ? Failure::client : Failure::none;

@@ -26,7 +26,8 @@ bool parse_buffered_body(Parser& parser, DynamicBuffer& buffered, char* relay, s
     buffered.consume(used);
     const std::size_t filled = capacity - got - body.size;
     got += filled;
-    if (ec == boost::beast::http::error::need_more || ec == boost::beast::http::error::need_buffer) {
+    if (ec == boost::beast::http::error::need_more ||
+        ec == boost::beast::http::error::need_buffer) {
       break;
     }
     if (ec) return false;

@@ -133,14 +133,36 @@ std::size_t queue_depth_of(const Config& c) {
 }
 
 const std::vector<std::string_view>& per_pod_flags() {
-  static const std::vector<std::string_view> names = {
-      "threads", "ready-path", "ready-interval", "max-header-bytes", "max-body-bytes",
-      "max-connections", "header-timeout", "idle-timeout", "connect-timeout", "upstream-timeout",
-      "upstream-idle-timeout", "upstream-max-idle", "container-concurrency", "queue-depth",
-      "queue-timeout", "target-concurrency", "latency-slo-seconds", "latency-slo-quantile",
-      "target-output-tokens-per-second", "drift-window", "drift-interval", "drift-sample-rate",
-      "drift-max-body", "drift-max-features", "drift-format", "max-models", "log-level",
-      "access-log-sample", "merge-metrics", "merge-metrics-timeout"};
+  static const std::vector<std::string_view> names = {"threads",
+                                                      "ready-path",
+                                                      "ready-interval",
+                                                      "max-header-bytes",
+                                                      "max-body-bytes",
+                                                      "max-connections",
+                                                      "header-timeout",
+                                                      "idle-timeout",
+                                                      "connect-timeout",
+                                                      "upstream-timeout",
+                                                      "upstream-idle-timeout",
+                                                      "upstream-max-idle",
+                                                      "container-concurrency",
+                                                      "queue-depth",
+                                                      "queue-timeout",
+                                                      "target-concurrency",
+                                                      "latency-slo-seconds",
+                                                      "latency-slo-quantile",
+                                                      "target-output-tokens-per-second",
+                                                      "drift-window",
+                                                      "drift-interval",
+                                                      "drift-sample-rate",
+                                                      "drift-max-body",
+                                                      "drift-max-features",
+                                                      "drift-format",
+                                                      "max-models",
+                                                      "log-level",
+                                                      "access-log-sample",
+                                                      "merge-metrics",
+                                                      "merge-metrics-timeout"};
   return names;
 }
 
@@ -191,7 +213,8 @@ unsigned available_cpus() {
       quota_cpus = std::stod(quota) / period;
     }
   } else {
-    std::ifstream q("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), p("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+    std::ifstream q("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+        p("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
     double quota = 0, period = 0;
     if (q >> quota && p >> period && quota > 0 && period > 0) quota_cpus = quota / period;
   }

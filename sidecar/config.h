@@ -47,7 +47,7 @@ struct Config {
   std::chrono::milliseconds shutdown_timeout{30000};
 
   // Admission and autoscaling signals (policies/).
-  std::size_t container_concurrency = 0;  // 0 = unlimited
+  std::size_t container_concurrency = 0;      // 0 = unlimited
   std::size_t queue_depth = kQueueDepthAuto;  // resolved by parse_config (queue_depth_of)
   std::chrono::milliseconds queue_timeout{10000};
   double target_concurrency = 0;  // 0 = 70% of container_concurrency, or 100 when unlimited

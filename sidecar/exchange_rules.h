@@ -59,10 +59,10 @@ ResponseFraming frame_response(const ResponseFacts& facts);
 
 // The facts that decide whether a failed forward is replayed on a fresh connection.
 struct ReplayFacts {
-  int attempt = 0;             // 0 for the first try
-  bool pooled = false;         // the failed connection came from the pool
-  bool has_body = false;       // the request has a body (read from the client as it came)
-  bool idempotent = false;     // GET, HEAD, OPTIONS, PUT, DELETE, TRACE
+  int attempt = 0;          // 0 for the first try
+  bool pooled = false;      // the failed connection came from the pool
+  bool has_body = false;    // the request has a body (read from the client as it came)
+  bool idempotent = false;  // GET, HEAD, OPTIONS, PUT, DELETE, TRACE
   Failure failure = Failure::none;
   bool timed_out = false;
   bool client_gone = false;

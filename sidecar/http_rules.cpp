@@ -1,9 +1,9 @@
 #include "sidecar/http_rules.h"
 
+#include <algorithm>
 #include <boost/asio/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/rfc7230.hpp>
-#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -145,11 +145,13 @@ std::string_view ensure_request_id(http::fields& fields) {
   auto first = fields.end();
   int count = 0;
   for (auto it = fields.begin(); it != fields.end(); ++it) {
-    if (it->name() == http::field::unknown && boost::beast::iequals(it->name_string(), "x-request-id")) {
+    if (it->name() == http::field::unknown &&
+        boost::beast::iequals(it->name_string(), "x-request-id")) {
       if (count++ == 0) first = it;
     }
   }
-  const bool usable = first != fields.end() && !first->value().empty() && first->value().size() <= 200;
+  const bool usable =
+      first != fields.end() && !first->value().empty() && first->value().size() <= 200;
   if (usable && count == 1) return first->value();
   // The first usable id is kept; further copies are dropped, so that the model and the logs see
   // one id per request.

@@ -10,9 +10,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 
 #include "sidecar/http_rules.h"
 #include "sidecar/linger.h"
@@ -37,7 +37,8 @@ constexpr std::size_t kFdReserve = 64;
 
 std::size_t connection_cap(std::size_t max_connections) {
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return max_connections;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return max_connections;
   std::size_t fds = static_cast<std::size_t>(limit.rlim_cur);
   std::size_t by_fds = fds > kFdReserve + 2 ? (fds - kFdReserve) / 2 : 1;
   return std::min(max_connections, by_fds);
@@ -127,8 +128,8 @@ Awaitable answer_too_many(net::Socket socket, std::shared_ptr<std::size_t> refus
     std::shared_ptr<std::size_t> count;
     ~Done() { --*count; }
   } done{std::move(refusing)};
-  const std::string answer = json_error_response(
-      503, "too_many_connections", "the sidecar is at --max-connections", false, {});
+  const std::string answer = json_error_response(503, "too_many_connections",
+                                                 "the sidecar is at --max-connections", false, {});
   boost::system::error_code ec;
   co_await asio::async_write(socket, asio::buffer(answer), net::redirect(ec));
   if (!ec) co_await linger_and_close(socket, kRefusalLinger, kRefusalLingerBytes);
@@ -184,8 +185,10 @@ void IoThread::link(ConnectionBase* c) {
 }
 
 void IoThread::unlink(ConnectionBase* c) {
-  if (c->prev_) c->prev_->next_ = c->next_;
-  else if (connections_ == c) connections_ = c->next_;
+  if (c->prev_)
+    c->prev_->next_ = c->next_;
+  else if (connections_ == c)
+    connections_ = c->next_;
   if (c->next_) c->next_->prev_ = c->prev_;
   c->prev_ = c->next_ = nullptr;
 }

@@ -18,12 +18,18 @@ std::shared_ptr<spdlog::logger>& logger() {
 
 spdlog::level::level_enum to_spdlog(LogLevel level) {
   switch (level) {
-    case LogLevel::trace: return spdlog::level::trace;
-    case LogLevel::debug: return spdlog::level::debug;
-    case LogLevel::info: return spdlog::level::info;
-    case LogLevel::warn: return spdlog::level::warn;
-    case LogLevel::error: return spdlog::level::err;
-    case LogLevel::off: break;
+    case LogLevel::trace:
+      return spdlog::level::trace;
+    case LogLevel::debug:
+      return spdlog::level::debug;
+    case LogLevel::info:
+      return spdlog::level::info;
+    case LogLevel::warn:
+      return spdlog::level::warn;
+    case LogLevel::error:
+      return spdlog::level::err;
+    case LogLevel::off:
+      break;
   }
   return spdlog::level::off;
 }
@@ -31,7 +37,8 @@ spdlog::level::level_enum to_spdlog(LogLevel level) {
 std::string timestamp() {
   auto now = std::chrono::system_clock::now();
   std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[40];
@@ -56,9 +63,7 @@ void flush_logging() {
   if (logger()) logger()->flush();
 }
 
-bool log_enabled(LogLevel level) {
-  return logger() && logger()->should_log(to_spdlog(level));
-}
+bool log_enabled(LogLevel level) { return logger() && logger()->should_log(to_spdlog(level)); }
 
 void log_event(LogLevel level, std::string_view event, std::initializer_list<LogField> fields) {
   if (!log_enabled(level)) return;
@@ -67,11 +72,12 @@ void log_event(LogLevel level, std::string_view event, std::initializer_list<Log
   line["level"] = spdlog::level::to_string_view(to_spdlog(level)).data();
   line["event"] = event;
   for (const auto& [name, value] : fields) line[std::string(name)] = value;
-  logger()->log(to_spdlog(level), line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  logger()->log(to_spdlog(level),
+                line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-void log_access(std::string_view method, std::string_view target, unsigned status,
-                double seconds, std::string_view request_id) {
+void log_access(std::string_view method, std::string_view target, unsigned status, double seconds,
+                std::string_view request_id) {
   log_event(LogLevel::info, "access",
             {{"method", std::string(method)},
              {"target", std::string(target)},

@@ -20,7 +20,7 @@ void flush_logging();
 bool log_enabled(LogLevel level);
 void log_event(LogLevel level, std::string_view event, std::initializer_list<LogField> fields = {});
 // One access-log line (--access-log-sample) for a finished request.
-void log_access(std::string_view method, std::string_view target, unsigned status,
-                double seconds, std::string_view request_id);
+void log_access(std::string_view method, std::string_view target, unsigned status, double seconds,
+                std::string_view request_id);
 
 }  // namespace mlsidecar

@@ -72,9 +72,11 @@ asio::awaitable<void> ModelMetrics::append_to(std::string& exposition) {
 }
 
 std::vector<prometheus::MetricFamily> ModelMetrics::Collect() const {
-  prometheus::MetricFamily fetches{"mlsidecar_model_metrics_fetches_total",
-                                   "Fetches of the model's own metrics (--merge-metrics) by result.",
-                                   prometheus::MetricType::Counter, {}};
+  prometheus::MetricFamily fetches{
+      "mlsidecar_model_metrics_fetches_total",
+      "Fetches of the model's own metrics (--merge-metrics) by result.",
+      prometheus::MetricType::Counter,
+      {}};
   for (std::size_t i = 0; i < kResults; ++i) {
     prometheus::ClientMetric m;
     m.label = {{"result", kResultNames[i]}};
@@ -84,7 +86,8 @@ std::vector<prometheus::MetricFamily> ModelMetrics::Collect() const {
   prometheus::MetricFamily dropped{
       "mlsidecar_model_metrics_dropped_total",
       "What was left out of the model's metrics: families the sidecar also has, malformed lines.",
-      prometheus::MetricType::Counter, {}};
+      prometheus::MetricType::Counter,
+      {}};
   const std::pair<const char*, double> reasons[] = {
       {"duplicate_family", static_cast<double>(duplicate_families_.load())},
       {"invalid_line", static_cast<double>(invalid_lines_.load())}};

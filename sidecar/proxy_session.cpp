@@ -177,7 +177,8 @@ Awaitable<void> ProxySession::run() {
       if (state_.stopping.load(std::memory_order_relaxed)) break;
       set_phase(Phase::idle, config_.idle_timeout);
       error_code ec;
-      std::size_t n = co_await client_.async_read_some(client_buf_.prepare(kReadSize), redirect(ec));
+      std::size_t n =
+          co_await client_.async_read_some(client_buf_.prepare(kReadSize), redirect(ec));
       client_buf_.commit(n);
       if (ec) break;
     }
@@ -317,9 +318,8 @@ Awaitable<bool> ProxySession::serve_one() {
     if (outcome.write_answer) {
       timed_out_ = false;
       linger_ = outcome.linger;
-      co_await write_raw(json_error_response(answer.status, answer.code, answer.message,
-                                             keep_alive, request_id,
-                                             answer.shed ? "Retry-After: 1\r\n" : ""));
+      co_await write_raw(json_error_response(answer.status, answer.code, answer.message, keep_alive,
+                                             request_id, answer.shed ? "Retry-After: 1\r\n" : ""));
     }
   }
 
@@ -522,7 +522,8 @@ Awaitable<void> run_session(std::shared_ptr<ProxySession> session) { co_await se
 void start_proxy_session(IoThread& thread, net::Socket client) {
   error_code ec;
   client.set_option(tcp::no_delay(true), ec);
-  asio::co_spawn(thread.io(), run_session(std::make_shared<ProxySession>(thread, std::move(client))),
+  asio::co_spawn(thread.io(),
+                 run_session(std::make_shared<ProxySession>(thread, std::move(client))),
                  asio::detached);
 }
 

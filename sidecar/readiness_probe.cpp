@@ -6,11 +6,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <utility>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <utility>
 
 #include "sidecar/log.h"
 
@@ -53,8 +53,9 @@ asio::awaitable<void> probe_readiness(SidecarState& state, asio::ip::tcp::endpoi
   for (;;) {
     bool ready = co_await probe_once(state, upstream);
     if (ready != state.model_ready.exchange(ready)) {
-      log_event(LogLevel::info, ready ? "model_ready" : "model_not_ready",
-                {{"upstream", state.config.upstream.to_string()}, {"path", state.config.ready_path}});
+      log_event(
+          LogLevel::info, ready ? "model_ready" : "model_not_ready",
+          {{"upstream", state.config.upstream.to_string()}, {"path", state.config.ready_path}});
     }
     timer.expires_after(state.config.ready_interval);
     boost::system::error_code ec;

@@ -13,6 +13,7 @@
 namespace mlsidecar {
 
 // Runs until the io_context stops; logs readiness changes.
-boost::asio::awaitable<void> probe_readiness(SidecarState& state, boost::asio::ip::tcp::endpoint upstream);
+boost::asio::awaitable<void> probe_readiness(SidecarState& state,
+                                             boost::asio::ip::tcp::endpoint upstream);
 
 }  // namespace mlsidecar

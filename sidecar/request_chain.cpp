@@ -23,7 +23,7 @@ constexpr auto kSignalPeriod = std::chrono::seconds(1);
 policies::SignalParams signal_params(const Config& config) {
   policies::SignalParams p;
   const auto limit = static_cast<double>(config.container_concurrency);
-  p.target_concurrency = config.target_concurrency > 0    ? config.target_concurrency
+  p.target_concurrency = config.target_concurrency > 0      ? config.target_concurrency
                          : config.container_concurrency > 0 ? kTargetUtilisation * limit
                                                             : kDefaultTargetConcurrency;
   const std::size_t queue_depth = queue_depth_of(config);
@@ -56,14 +56,14 @@ std::shared_ptr<drift::DriftEngine> make_drift_engine(const Config& config) {
 }  // namespace
 
 DriftTap::Pick DriftTap::pick(std::size_t thread, Route route) const {
-  const bool model_call = route == Route::predict || route == Route::infer ||
-                          route == Route::generate;
+  const bool model_call =
+      route == Route::predict || route == Route::infer || route == Route::generate;
   if (engine_ == nullptr || !model_call || !engine_->should_sample(thread)) return {};
   return {engine_->watches(drift::Direction::input), engine_->watches(drift::Direction::output)};
 }
 
-void DriftTap::hand_over(std::size_t thread, drift::Direction direction, Route route,
-                         bool overflow, std::string_view body) const {
+void DriftTap::hand_over(std::size_t thread, drift::Direction direction, Route route, bool overflow,
+                         std::string_view body) const {
   if (overflow) {
     engine_->count_too_large(thread);
   } else if (!body.empty()) {

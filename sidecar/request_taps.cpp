@@ -44,8 +44,7 @@ bool AccessLogSampler::draw(double rate) {
 RequestTaps::RequestTaps(const RequestChain& chain, std::size_t thread)
     : chain_(chain), thread_(thread) {}
 
-void RequestTaps::append(std::string& to, std::string_view bytes, std::size_t cap,
-                         bool& overflow) {
+void RequestTaps::append(std::string& to, std::string_view bytes, std::size_t cap, bool& overflow) {
   if (overflow) return;
   if (to.size() + bytes.size() > cap) {
     overflow = true;
@@ -118,8 +117,7 @@ void RequestTaps::request_finished(const metrics::RequestSample& sample, bool cl
     drift.hand_over(thread_, drift::Direction::input, route_, request_overflow_, request_body_);
   }
   if (drift_.output) {
-    drift.hand_over(thread_, drift::Direction::output, route_, response_overflow_,
-                    response_body_);
+    drift.hand_over(thread_, drift::Direction::output, route_, response_overflow_, response_body_);
   }
 }
 

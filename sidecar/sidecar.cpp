@@ -184,12 +184,13 @@ int serve(const Config& given) {
   shutdown.arm();
   asio::co_spawn(admin_io, probe_readiness(state, upstream), asio::detached);
   for (auto& t : threads) t->start();
-  log_event(LogLevel::info, "listening",
-            {{"data", bound.address().to_string() + ":" + std::to_string(bound.port())},
-             {"admin", admin_bound.address().to_string() + ":" + std::to_string(admin_bound.port())},
-             {"upstream", config.upstream.to_string()},
-             {"threads", std::to_string(config.threads)},
-             {"version", MLSIDECAR_VERSION}});
+  log_event(
+      LogLevel::info, "listening",
+      {{"data", bound.address().to_string() + ":" + std::to_string(bound.port())},
+       {"admin", admin_bound.address().to_string() + ":" + std::to_string(admin_bound.port())},
+       {"upstream", config.upstream.to_string()},
+       {"threads", std::to_string(config.threads)},
+       {"version", MLSIDECAR_VERSION}});
 
   admin_io.run();
   for (auto& t : threads) t->join();

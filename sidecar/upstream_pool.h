@@ -29,8 +29,7 @@ struct UpstreamConnection {
 
 class UpstreamPool {
  public:
-  UpstreamPool(net::Executor ex, const Config& config,
-               boost::asio::ip::tcp::endpoint upstream);
+  UpstreamPool(net::Executor ex, const Config& config, boost::asio::ip::tcp::endpoint upstream);
 
   // An idle connection that still looks open, or nullptr.
   std::unique_ptr<UpstreamConnection> take(std::chrono::steady_clock::time_point now);
@@ -38,7 +37,8 @@ class UpstreamPool {
   std::unique_ptr<UpstreamConnection> make();
   const boost::asio::ip::tcp::endpoint& endpoint() const { return upstream_; }
   // Returns a connection whose last exchange ended cleanly.
-  void give_back(std::unique_ptr<UpstreamConnection> conn, std::chrono::steady_clock::time_point now);
+  void give_back(std::unique_ptr<UpstreamConnection> conn,
+                 std::chrono::steady_clock::time_point now);
   // Closes connections idle past the timeout.
   void sweep(std::chrono::steady_clock::time_point now);
   void clear() { idle_.clear(); }

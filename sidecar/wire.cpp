@@ -42,7 +42,8 @@ void append_response_head(std::string& out, const http::response_header<>& head)
   append_version(out, head.version());
   // Three digits, as received: the proxy refuses a status outside 100-599 (read_response_head).
   const unsigned status = head.result_int() % 1000;
-  const char code[] = {' ', static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+  const char code[] = {' ', static_cast<char>('0' + status / 100),
+                       static_cast<char>('0' + status / 10 % 10),
                        static_cast<char>('0' + status % 10), ' '};
   out.append(code, sizeof code);
   std::string_view reason = head.reason();

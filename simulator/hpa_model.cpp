@@ -18,8 +18,7 @@ double usage_ratio(std::int64_t total, std::size_t count, std::int64_t target) {
 }
 }  // namespace
 
-std::optional<int> hpa_replicas_for_metric(const HpaMetricInput& m, int current,
-                                           double tolerance) {
+std::optional<int> hpa_replicas_for_metric(const HpaMetricInput& m, int current, double tolerance) {
   if (m.ready_values.empty()) return std::nullopt;
   const std::int64_t target = std::max<std::int64_t>(1, milli(m.target_average_value));
   std::int64_t total = 0;

@@ -93,7 +93,8 @@ class HpaModel {
   };
   int stabilize(TimePoint now, int current, int desired);
   int limit_rate(TimePoint now, int current, int desired) const;
-  static int change_in_period(TimePoint now, Duration period, const std::vector<ScaleEvent>& events);
+  static int change_in_period(TimePoint now, Duration period,
+                              const std::vector<ScaleEvent>& events);
 
   HpaParams params_;
   std::vector<Recommendation> recommendations_;

@@ -103,8 +103,9 @@ double LoadTrace::interpolate(double t, Field field) const {
   if (points_.empty()) return 0.0;
   if (t <= points_.front().time_seconds) return field(points_.front());
   if (t >= points_.back().time_seconds) return field(points_.back());
-  const auto it = std::upper_bound(points_.begin(), points_.end(), t,
-                                   [](double x, const LoadTracePoint& p) { return x < p.time_seconds; });
+  const auto it =
+      std::upper_bound(points_.begin(), points_.end(), t,
+                       [](double x, const LoadTracePoint& p) { return x < p.time_seconds; });
   const auto& b = *it;
   const auto& a = *(it - 1);
   const double f = (t - a.time_seconds) / (b.time_seconds - a.time_seconds);

@@ -165,8 +165,8 @@ class Simulation {
     while (true) {
       const bool have_arrival = next_arrival < requests_.size();
       if (events_.empty() && !have_arrival) break;
-      const Event next{have_arrival ? requests_[next_arrival].arrival : 0.0, arrival, 0, nullptr,
-                       0, 0};
+      const Event next{
+          have_arrival ? requests_[next_arrival].arrival : 0.0, arrival, 0, nullptr, 0, 0};
       if (have_arrival && (events_.empty() || !(next > events_.top()))) {
         now_ = requests_[next_arrival].arrival;
         on_arrival(next_arrival++);
@@ -224,8 +224,7 @@ class Simulation {
     switch (choice_) {
       case SignalChoice::request_rate:
         s.target_requests_per_second =
-            p_.target_concurrency /
-            mean_service_seconds(p_.service, p_.service.mean_output_tokens);
+            p_.target_concurrency / mean_service_seconds(p_.service, p_.service.mean_output_tokens);
         break;
       case SignalChoice::latency:
         s.target_concurrency = p_.target_concurrency;
@@ -385,7 +384,8 @@ class Simulation {
       }
       double largest = 0;
       for (int m = 0; m < metric_count_; ++m) {
-        inputs[static_cast<std::size_t>(m)].ready_values.push_back(latest->second[static_cast<std::size_t>(m)]);
+        inputs[static_cast<std::size_t>(m)].ready_values.push_back(
+            latest->second[static_cast<std::size_t>(m)]);
         largest = std::max(largest, latest->second[static_cast<std::size_t>(m)]);
       }
       seen_sum += largest;
@@ -433,7 +433,8 @@ class Simulation {
     pt.ready = static_cast<int>(routable_.size());
     pt.metric = last_metric_;
     result_.timeline.push_back(pt);
-    if (now_ + p_.timeline_step_seconds <= duration_ + 1e-9) push(now_ + p_.timeline_step_seconds, mark);
+    if (now_ + p_.timeline_step_seconds <= duration_ + 1e-9)
+      push(now_ + p_.timeline_step_seconds, mark);
   }
 
   void finish() {
@@ -458,8 +459,8 @@ class Simulation {
   double duration_ = 0;
   double now_ = 0;
   std::vector<Request> requests_;
-  std::vector<double> started_;           // service start per request
-  std::vector<std::uint64_t> emitted_;    // output tokens reported per request
+  std::vector<double> started_;         // service start per request
+  std::vector<std::uint64_t> emitted_;  // output tokens reported per request
   std::vector<std::unique_ptr<Replica>> replicas_;
   std::vector<Replica*> routable_;
   std::size_t rr_ = 0;

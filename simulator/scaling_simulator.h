@@ -32,7 +32,14 @@
 
 namespace mlsidecar::policies {
 
-enum class SignalChoice { cpu, request_rate, concurrency, concurrency_panic, latency, output_tokens };
+enum class SignalChoice {
+  cpu,
+  request_rate,
+  concurrency,
+  concurrency_panic,
+  latency,
+  output_tokens
+};
 const char* signal_choice_name(SignalChoice c);
 std::vector<SignalChoice> all_signal_choices();
 
@@ -41,11 +48,11 @@ struct ServiceModel {
   enum class Workload { requests, tokens };
   Workload workload = Workload::requests;
   Distribution distribution = Distribution::fixed;
-  double mean_seconds = 0.5;          // requests workload
-  double cv = 0.5;                    // lognormal: coefficient of variation
-  double prefill_seconds = 0.2;       // tokens workload
-  double seconds_per_token = 0.02;    // tokens workload
-  double mean_output_tokens = 100;    // tokens workload, when the trace does not say
+  double mean_seconds = 0.5;        // requests workload
+  double cv = 0.5;                  // lognormal: coefficient of variation
+  double prefill_seconds = 0.2;     // tokens workload
+  double seconds_per_token = 0.02;  // tokens workload
+  double mean_output_tokens = 100;  // tokens workload, when the trace does not say
 };
 
 struct SimulationParams {
@@ -57,13 +64,13 @@ struct SimulationParams {
   double metric_lag_seconds = 10;
   bool poisson = true;
   std::uint64_t seed = 1;
-  double target_concurrency = 0;        // 0: 70% of capacity
-  double target_utilization = 0.7;      // cpu choice
-  double latency_slo_seconds = 0;       // 0: 4 x the mean service time (at the trace's start)
+  double target_concurrency = 0;    // 0: 70% of capacity
+  double target_utilization = 0.7;  // cpu choice
+  double latency_slo_seconds = 0;   // 0: 4 x the mean service time (at the trace's start)
   double latency_quantile = 0.95;
   double target_output_tokens_per_second = 0;  // 0: target_concurrency / seconds_per_token
   double timeline_step_seconds = 5;
-  double duration_seconds = 0;          // 0: the trace's duration
+  double duration_seconds = 0;  // 0: the trace's duration
 };
 
 struct TimelinePoint {

@@ -237,11 +237,11 @@ int run(const Options& o) {
   if (o.initial_replicas > 0) {
     resolved.initial_replicas = o.initial_replicas;
   } else {
-    const double mean_service = resolved.service.workload == ServiceModel::Workload::tokens
-                                    ? resolved.service.prefill_seconds +
-                                          resolved.service.seconds_per_token *
-                                              resolved.service.mean_output_tokens
-                                    : resolved.service.mean_seconds;
+    const double mean_service =
+        resolved.service.workload == ServiceModel::Workload::tokens
+            ? resolved.service.prefill_seconds +
+                  resolved.service.seconds_per_token * resolved.service.mean_output_tokens
+            : resolved.service.mean_seconds;
     resolved.initial_replicas = static_cast<int>(
         std::ceil(trace.rate_at(0) * mean_service / resolved.target_concurrency - 1e-9));
   }

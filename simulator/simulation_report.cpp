@@ -89,7 +89,8 @@ std::string render_svg(const LoadTrace& trace, const SimulationParams& p,
     }
     return std::ceil(trace.rate_at(t) * mean_service / p.target_concurrency - 1e-9);
   };
-  for (double t = 0; t <= duration; t += 5) max_replicas = std::max<int>(max_replicas, static_cast<int>(needed(t)));
+  for (double t = 0; t <= duration; t += 5)
+    max_replicas = std::max<int>(max_replicas, static_cast<int>(needed(t)));
   const double y_max = max_replicas + 1;
   auto x = [&](double t) { return left + plot_w * t / duration; };
   auto y1 = [&](double v) { return top1 + h1 - h1 * v / (max_rate * 1.1); };
@@ -103,8 +104,8 @@ std::string render_svg(const LoadTrace& trace, const SimulationParams& p,
     << trace.name() << "', C=" << p.admission.capacity << ", target concurrency "
     << format("%.2f", p.target_concurrency) << "</text>\n";
   // Axes and grid.
-  for (const auto& [top, h, label] : {std::tuple{top1, h1, "arrivals (req/s)"},
-                                      std::tuple{top2, h2, "replicas"}}) {
+  for (const auto& [top, h, label] :
+       {std::tuple{top1, h1, "arrivals (req/s)"}, std::tuple{top2, h2, "replicas"}}) {
     s << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << plot_w << "\" height=\"" << h
       << "\" fill=\"none\" stroke=\"#444\"/>\n";
     s << "<text x=\"" << left - 50 << "\" y=\"" << top - 6 << "\">" << label << "</text>\n";
@@ -127,14 +128,16 @@ std::string render_svg(const LoadTrace& trace, const SimulationParams& p,
   }
   // Load.
   s << "<polyline fill=\"none\" stroke=\"#333\" stroke-width=\"1.5\" points=\"";
-  for (double t = 0; t <= duration; t += duration / 400) s << x(t) << ',' << y1(trace.rate_at(t)) << ' ';
+  for (double t = 0; t <= duration; t += duration / 400)
+    s << x(t) << ',' << y1(trace.rate_at(t)) << ' ';
   s << "\"/>\n";
   // Needed replicas, dashed.
   s << "<polyline fill=\"none\" stroke=\"#888\" stroke-dasharray=\"4 3\" points=\"";
   for (double t = 0; t <= duration; t += 5) s << x(t) << ',' << y2(needed(t)) << ' ';
   s << "\"/>\n";
   double legend_y = top2 + 10;
-  s << "<text x=\"" << left + plot_w + 12 << "\" y=\"" << legend_y << "\" fill=\"#888\">- - needed at target</text>\n";
+  s << "<text x=\"" << left + plot_w + 12 << "\" y=\"" << legend_y
+    << "\" fill=\"#888\">- - needed at target</text>\n";
   // Replicas per choice, as steps.
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];

@@ -240,10 +240,10 @@ void DriftEngine::ingest_locked(Direction direction, Route route, std::string_vi
       entry.value = v.number;
       entry.cell = static_cast<std::uint32_t>(f.bin_of(v.number));
     } else {
-      entry.cell = static_cast<std::uint32_t>(
-          v.type == FeatureValue::Type::number
-              ? f.profile->category_cell(detail::number_text(v.number))
-              : f.profile->category_cell(v.text));
+      entry.cell =
+          static_cast<std::uint32_t>(v.type == FeatureValue::Type::number
+                                         ? f.profile->category_cell(detail::number_text(v.number))
+                                         : f.profile->category_cell(v.text));
     }
     WindowEntry evicted;
     if (f.window.push(entry, evicted)) --f.cells[evicted.cell].window;

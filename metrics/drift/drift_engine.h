@@ -56,7 +56,7 @@ struct DriftSettings {
   // (4096 slots dropped ~0.03% of samples at 40k requests/s in bench/features). A slot is ~48
   // bytes; the bodies it holds stay bounded by queue_bytes and the queue's keep budget.
   std::size_t queue_capacity = 16384;
-  std::size_t queue_bytes = 16 << 20;         // bytes of bodies in flight per producer
+  std::size_t queue_bytes = 16 << 20;               // bytes of bodies in flight per producer
   PayloadFormat format = PayloadFormat::automatic;  // --drift-format; automatic picks by route
 };
 

@@ -77,8 +77,8 @@ struct DriftEngine::FeatureState {
     for (; i + 2 <= edge_count; i += 2) {
       below = _mm_add_epi64(below, _mm_castpd_si128(_mm_cmple_pd(_mm_loadu_pd(edges + i), value)));
     }
-    n = static_cast<std::size_t>(-(_mm_cvtsi128_si64(below) +
-                                   _mm_cvtsi128_si64(_mm_unpackhi_epi64(below, below))));
+    n = static_cast<std::size_t>(
+        -(_mm_cvtsi128_si64(below) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(below, below))));
 #endif
     for (; i < edge_count; ++i) n += edges[i] <= x ? 1 : 0;
     return n;

@@ -31,7 +31,8 @@ class JsonPullReader {
     std::string_view text;
   };
 
-  explicit JsonPullReader(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+  explicit JsonPullReader(std::string_view text)
+      : p_(text.data()), end_(text.data() + text.size()) {}
 
   // True when only whitespace is left.
   bool at_end() {

@@ -34,7 +34,8 @@ void fill(FeatureValue& v, const Scalar& s) {
   }
 }
 
-bool push_value(JsonPullReader& s, std::string_view name, int depth, std::vector<FeatureValue>& out) {
+bool push_value(JsonPullReader& s, std::string_view name, int depth,
+                std::vector<FeatureValue>& out) {
   Scalar scalar;
   if (!s.value(scalar, depth)) return false;
   FeatureValue& v = out.emplace_back();

@@ -131,7 +131,7 @@ class SampleQueue {
   const std::size_t mask_;
   const std::size_t max_bytes_;
   std::unique_ptr<Sample[]> slots_;
-  std::unique_ptr<std::string[]> spares_;  // kSpares positions, most of them empty strings
+  std::unique_ptr<std::string[]> spares_;         // kSpares positions, most of them empty strings
   alignas(64) std::atomic<std::size_t> head_{0};  // written by the producer
   std::size_t cached_tail_ = 0;                   // producer's last view of tail_
   std::size_t spare_cached_head_ = 0;             // producer's last view of spare_head_

@@ -292,8 +292,8 @@ double kolmogorov_sf(double x, double n) {
   return clip01(1.0 - cdf);
 }
 
-KsResult ks_2samp(std::span<const double> a, std::span<const double> b,
-                  std::size_t max_exact_cells, KsPvalueCache* cache) {
+KsResult ks_2samp(std::span<const double> a, std::span<const double> b, std::size_t max_exact_cells,
+                  KsPvalueCache* cache) {
   KsResult r;
   if (a.empty() || b.empty()) return r;
   const auto n1 = static_cast<std::int64_t>(a.size());

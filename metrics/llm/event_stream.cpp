@@ -22,11 +22,16 @@ std::size_t find_eol(std::string_view in, std::size_t from) {
 
 std::string_view tap_error_name(TapError error) {
   switch (error) {
-    case TapError::malformed: return "malformed";
-    case TapError::too_large: return "too_large";
-    case TapError::too_deep: return "too_deep";
-    case TapError::unrecognized: return "unrecognized";
-    case TapError::none: break;
+    case TapError::malformed:
+      return "malformed";
+    case TapError::too_large:
+      return "too_large";
+    case TapError::too_deep:
+      return "too_deep";
+    case TapError::unrecognized:
+      return "unrecognized";
+    case TapError::none:
+      break;
   }
   return "none";
 }
@@ -49,10 +54,17 @@ void EventStream::start_event() {
 void EventStream::feed(std::string_view bytes, EventSink& sink) {
   if (failed()) return;
   switch (format_) {
-    case StreamFormat::sse: feed_sse(bytes, sink); break;
-    case StreamFormat::ndjson: feed_ndjson(bytes, sink); break;
-    case StreamFormat::json: feed_data(bytes); break;
-    case StreamFormat::none: break;
+    case StreamFormat::sse:
+      feed_sse(bytes, sink);
+      break;
+    case StreamFormat::ndjson:
+      feed_ndjson(bytes, sink);
+      break;
+    case StreamFormat::json:
+      feed_data(bytes);
+      break;
+    case StreamFormat::none:
+      break;
   }
 }
 
@@ -81,12 +93,19 @@ void EventStream::dispatch(EventSink& sink) {
   } else {
     switch (scanner_.finish()) {
       case JsonStreamParser::Status::complete:
-        if (event_.root_object) sink.on_event(event_);
-        else fail(TapError::malformed);
+        if (event_.root_object)
+          sink.on_event(event_);
+        else
+          fail(TapError::malformed);
         break;
-      case JsonStreamParser::Status::empty: break;
-      case JsonStreamParser::Status::too_deep: fail(TapError::too_deep); break;
-      default: fail(TapError::malformed); break;
+      case JsonStreamParser::Status::empty:
+        break;
+      case JsonStreamParser::Status::too_deep:
+        fail(TapError::too_deep);
+        break;
+      default:
+        fail(TapError::malformed);
+        break;
     }
   }
   start_event();
@@ -171,7 +190,8 @@ void EventStream::feed_sse(std::string_view in, EventSink& sink) {
 void EventStream::feed_ndjson(std::string_view in, EventSink& sink) {
   while (!in.empty() && !failed()) {
     const void* nl = std::memchr(in.data(), '\n', in.size());
-    std::size_t n = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - in.data()) : in.size();
+    std::size_t n =
+        nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - in.data()) : in.size();
     feed_data(in.substr(0, n));
     if (nl == nullptr || failed()) return;
     dispatch(sink);

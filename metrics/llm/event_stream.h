@@ -48,7 +48,9 @@ class EventStream {
   void finish(bool complete, EventSink& sink);
   TapError error() const { return error_; }
   bool failed() const { return error_ != TapError::none; }
-  void fail(TapError error) { if (error_ == TapError::none) error_ = error; }
+  void fail(TapError error) {
+    if (error_ == TapError::none) error_ = error;
+  }
 
  private:
   enum class Line : std::uint8_t { start, field, value_start, value, skip };
@@ -69,8 +71,8 @@ class EventStream {
   ResponseEvent event_;
   // SSE line state
   Line line_ = Line::start;
-  bool after_cr_ = false;      // a CR ended the last line: a following LF belongs to it
-  bool data_field_ = false;    // the current line's field is `data`
+  bool after_cr_ = false;    // a CR ended the last line: a following LF belongs to it
+  bool data_field_ = false;  // the current line's field is `data`
   std::uint8_t field_len_ = 0;
   // current event
   std::size_t data_lines_ = 0;

@@ -16,13 +16,20 @@ FinishReason classify_finish_reason(std::string_view r) {
 
 std::string_view finish_reason_name(FinishReason reason) {
   switch (reason) {
-    case FinishReason::stop: return "stop";
-    case FinishReason::length: return "length";
-    case FinishReason::tool_calls: return "tool_calls";
-    case FinishReason::content_filter: return "content_filter";
-    case FinishReason::error: return "error";
-    case FinishReason::abort: return "abort";
-    case FinishReason::other: break;
+    case FinishReason::stop:
+      return "stop";
+    case FinishReason::length:
+      return "length";
+    case FinishReason::tool_calls:
+      return "tool_calls";
+    case FinishReason::content_filter:
+      return "content_filter";
+    case FinishReason::error:
+      return "error";
+    case FinishReason::abort:
+      return "abort";
+    case FinishReason::other:
+      break;
   }
   return "other";
 }

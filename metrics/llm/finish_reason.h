@@ -11,7 +11,15 @@
 
 namespace mlsidecar::llm {
 
-enum class FinishReason : std::uint8_t { stop, length, tool_calls, content_filter, error, abort, other };
+enum class FinishReason : std::uint8_t {
+  stop,
+  length,
+  tool_calls,
+  content_filter,
+  error,
+  abort,
+  other
+};
 inline constexpr std::size_t kFinishReasonCount = 7;
 
 FinishReason classify_finish_reason(std::string_view reason);

@@ -51,8 +51,10 @@ void GenerationTap::on_event(const ResponseEvent& e) {
   }
   if (e.output_tokens) usage_output_ = e.output_tokens;
   if (e.prompt_tokens) usage_prompt_ = e.prompt_tokens;
-  if (!e.finish_reason.empty()) finish_reason_.assign(e.finish_reason.view());
-  else if (e.done && finish_reason_.empty()) finish_reason_.assign("stop");
+  if (!e.finish_reason.empty())
+    finish_reason_.assign(e.finish_reason.view());
+  else if (e.done && finish_reason_.empty())
+    finish_reason_.assign("stop");
   error_seen_ |= e.error;
 }
 
@@ -88,11 +90,14 @@ GenerationSummary GenerationTap::finish(End how, Clock::time_point now) {
   if (streamed && have_first_) {
     s.ttft_seconds = seconds(first_token_ - start_);
     if (have_last_ && s.output_tokens >= 2 && last_token_ >= first_token_) {
-      s.tpot_seconds = seconds(last_token_ - first_token_) / static_cast<double>(s.output_tokens - 1);
+      s.tpot_seconds =
+          seconds(last_token_ - first_token_) / static_cast<double>(s.output_tokens - 1);
     }
   }
-  if (!finish_reason_.empty()) s.finish_reason = finish_reason_.view();
-  else if (error_seen_) s.finish_reason = "error";
+  if (!finish_reason_.empty())
+    s.finish_reason = finish_reason_.view();
+  else if (error_seen_)
+    s.finish_reason = "error";
   return s;
 }
 

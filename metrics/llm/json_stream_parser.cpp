@@ -11,9 +11,7 @@ enum NumState : std::uint8_t { kSign = 1, kZero, kInt, kDot, kFrac, kExp, kExpSi
 
 bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 }  // namespace
 
@@ -143,7 +141,8 @@ std::size_t JsonStreamParser::scan_string(std::string_view in, std::size_t i) {
     if (escape_ == 0) {
       // Fast path: a run of plain characters, captured in one copy.
       std::size_t j = i;
-      while (j < n && in[j] != '"' && in[j] != '\\' && static_cast<unsigned char>(in[j]) >= 0x20) ++j;
+      while (j < n && in[j] != '"' && in[j] != '\\' && static_cast<unsigned char>(in[j]) >= 0x20)
+        ++j;
       if (j > i) {
         std::size_t room = kCaptureBytes - cap_len_;
         std::size_t take = j - i < room ? j - i : room;
@@ -173,14 +172,32 @@ std::size_t JsonStreamParser::scan_string(std::string_view in, std::size_t i) {
     } else if (escape_ == 1) {
       escape_ = 0;
       switch (c) {
-        case '"': case '\\': case '/': capture(c); break;
-        case 'b': capture('\b'); break;
-        case 'f': capture('\f'); break;
-        case 'n': capture('\n'); break;
-        case 'r': capture('\r'); break;
-        case 't': capture('\t'); break;
-        case 'u': escape_ = 2; break;
-        default: fail(Status::syntax_error); return n;
+        case '"':
+        case '\\':
+        case '/':
+          capture(c);
+          break;
+        case 'b':
+          capture('\b');
+          break;
+        case 'f':
+          capture('\f');
+          break;
+        case 'n':
+          capture('\n');
+          break;
+        case 'r':
+          capture('\r');
+          break;
+        case 't':
+          capture('\t');
+          break;
+        case 'u':
+          escape_ = 2;
+          break;
+        default:
+          fail(Status::syntax_error);
+          return n;
       }
     } else {
       if (!is_hex(c)) {
@@ -223,15 +240,30 @@ bool JsonStreamParser::number_step(char c) {
   std::uint8_t next = 0;
   bool digit = is_digit(c);
   switch (num_state_) {
-    case kSign: next = c == '0' ? kZero : digit ? kInt : 0; break;
-    case kZero: next = c == '.' ? kDot : (c == 'e' || c == 'E') ? kExp : 0; break;
-    case kInt: next = digit ? kInt : c == '.' ? kDot : (c == 'e' || c == 'E') ? kExp : 0; break;
-    case kDot: next = digit ? kFrac : 0; break;
-    case kFrac: next = digit ? kFrac : (c == 'e' || c == 'E') ? kExp : 0; break;
-    case kExp: next = digit ? kExpDigits : (c == '+' || c == '-') ? kExpSign : 0; break;
+    case kSign:
+      next = c == '0' ? kZero : digit ? kInt : 0;
+      break;
+    case kZero:
+      next = c == '.' ? kDot : (c == 'e' || c == 'E') ? kExp : 0;
+      break;
+    case kInt:
+      next = digit ? kInt : c == '.' ? kDot : (c == 'e' || c == 'E') ? kExp : 0;
+      break;
+    case kDot:
+      next = digit ? kFrac : 0;
+      break;
+    case kFrac:
+      next = digit ? kFrac : (c == 'e' || c == 'E') ? kExp : 0;
+      break;
+    case kExp:
+      next = digit ? kExpDigits : (c == '+' || c == '-') ? kExpSign : 0;
+      break;
     case kExpSign:
-    case kExpDigits: next = digit ? kExpDigits : 0; break;
-    default: break;
+    case kExpDigits:
+      next = digit ? kExpDigits : 0;
+      break;
+    default:
+      break;
   }
   if (next == 0) {
     fail(Status::syntax_error);
@@ -271,8 +303,10 @@ bool JsonStreamParser::begin_value(char c) {
       fail(Status::too_deep);
       return false;
     }
-    if (c == '[') array_bits_ |= std::uint64_t{1} << depth_;
-    else array_bits_ &= ~(std::uint64_t{1} << depth_);
+    if (c == '[')
+      array_bits_ |= std::uint64_t{1} << depth_;
+    else
+      array_bits_ &= ~(std::uint64_t{1} << depth_);
     if (depth_ < kTrackedDepth) {
       JsonStep& s = steps_[depth_];
       s.in_array = c == '[';

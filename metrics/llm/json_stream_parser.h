@@ -92,7 +92,15 @@ class JsonStreamParser {
   Status status() const { return status_; }
 
  private:
-  enum class Expect : std::uint8_t { value, value_or_close, key_or_close, key, colon, comma_or_close, done };
+  enum class Expect : std::uint8_t {
+    value,
+    value_or_close,
+    key_or_close,
+    key,
+    colon,
+    comma_or_close,
+    done
+  };
   enum class Lex : std::uint8_t { none, string, number, literal };
 
   std::size_t scan_string(std::string_view in, std::size_t i);
@@ -105,7 +113,10 @@ class JsonStreamParser {
   void report(const JsonValue& v);
   void fail(Status s) { status_ = s; }
   void capture(char c) {
-    if (cap_len_ < kCaptureBytes) cap_[cap_len_++] = c; else cap_truncated_ = true;
+    if (cap_len_ < kCaptureBytes)
+      cap_[cap_len_++] = c;
+    else
+      cap_truncated_ = true;
   }
   bool top_is_array() const { return (array_bits_ >> (depth_ - 1)) & 1u; }
 

@@ -11,9 +11,9 @@ namespace {
 // Every latency a shipped SLO names (2.5 s for TTFT) is a bucket bound, so rules can select it.
 constexpr std::array<double, 27> kTtftBounds = {
     0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
-    1,     1.5,    2,     2.5,  3,    5,    7.5,  10,   20,  40,  80,  160, 320};
-constexpr std::array<double, 19> kTpotBounds = {0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02,
-                                                0.025, 0.03,   0.04,  0.05,   0.075, 0.1,  0.15,
+    1,     1.5,    2,     2.5,  3,    5,    7.5,  10,   20,  40,   80,  160, 320};
+constexpr std::array<double, 19> kTpotBounds = {0.001, 0.0025, 0.005, 0.0075, 0.01,  0.015, 0.02,
+                                                0.025, 0.03,   0.04,  0.05,   0.075, 0.1,   0.15,
                                                 0.2,   0.3,    0.5,   0.75,   1};
 constexpr std::array<double, 16> kTokenBounds = {1,   2,   4,    8,    16,   32,   64,    128,
                                                  256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
@@ -96,7 +96,8 @@ LlmMetrics::~LlmMetrics() = default;
 
 std::size_t LlmMetrics::model_slot(std::string_view model) {
   std::size_t slot = models_.index(model.empty() ? std::string_view(default_model_) : model);
-  if (!used_[slot].load(std::memory_order_relaxed)) used_[slot].store(true, std::memory_order_release);
+  if (!used_[slot].load(std::memory_order_relaxed))
+    used_[slot].store(true, std::memory_order_release);
   return slot;
 }
 
@@ -137,8 +138,8 @@ std::vector<prometheus::MetricFamily> LlmMetrics::Collect() const {
   auto output = family("mlsidecar_output_tokens_total",
                        "Output tokens; source: usage (server-reported) or counted (stream events).",
                        MetricType::Counter);
-  auto finish = family("mlsidecar_finish_reason_total", "Generations by finish reason.",
-                       MetricType::Counter);
+  auto finish =
+      family("mlsidecar_finish_reason_total", "Generations by finish reason.", MetricType::Counter);
   auto aborted = family("mlsidecar_stream_aborted_total",
                         "Responses cut short, by the client or by the model.", MetricType::Counter);
   auto errors = family("mlsidecar_llm_tap_errors_total",
@@ -180,31 +181,41 @@ std::vector<prometheus::MetricFamily> LlmMetrics::Collect() const {
     if (!used_[slot].load(std::memory_order_acquire)) continue;
     const std::string_view model = models_.name(slot);
     auto cells = [slot](const Shard& s) -> const ModelCells& { return s.models[slot]; };
-    histogram(ttft, model, kTtftBounds, [&](const Shard& s) -> auto& { return cells(s).ttft; }, 1e9);
-    histogram(tpot, model, kTpotBounds, [&](const Shard& s) -> auto& { return cells(s).tpot; }, 1e9);
-    histogram(out_hist, model, kTokenBounds,
-              [&](const Shard& s) -> auto& { return cells(s).out_tokens; }, 1.0);
-    counter(prompt, {label("model", model)},
-            [&](const Shard& s) -> auto& { return cells(s).prompt_tokens; });
+    histogram(
+        ttft, model, kTtftBounds, [&](const Shard& s) -> auto& { return cells(s).ttft; }, 1e9);
+    histogram(
+        tpot, model, kTpotBounds, [&](const Shard& s) -> auto& { return cells(s).tpot; }, 1e9);
+    histogram(
+        out_hist, model, kTokenBounds, [&](const Shard& s) -> auto& { return cells(s).out_tokens; },
+        1.0);
+    counter(
+        prompt,
+        {label("model", model)}, [&](const Shard& s) -> auto& { return cells(s).prompt_tokens; });
     for (std::size_t i = 0; i < 2; ++i) {
-      counter(output, {label("model", model), label("source", i == 0 ? "usage" : "counted")},
-              [&](const Shard& s) -> auto& { return cells(s).output_tokens[i]; });
-      counter(aborted, {label("by", i == 0 ? "client" : "model"), label("model", model)},
-              [&](const Shard& s) -> auto& { return cells(s).aborted[i]; });
+      counter(
+          output, {label("model", model), label("source", i == 0 ? "usage" : "counted")},
+          [&](const Shard& s) -> auto& { return cells(s).output_tokens[i]; });
+      counter(
+          aborted, {label("by", i == 0 ? "client" : "model"), label("model", model)},
+          [&](const Shard& s) -> auto& { return cells(s).aborted[i]; });
     }
     for (std::size_t r = 0; r < kFinishReasonCount; ++r) {
-      counter(finish,
-              {label("model", model),
-               label("reason", finish_reason_name(static_cast<FinishReason>(r)))},
-              [&](const Shard& s) -> auto& { return cells(s).finish[r]; });
+      counter(
+          finish,
+          {label("model", model),
+           label("reason", finish_reason_name(static_cast<FinishReason>(r)))},
+          [&](const Shard& s) -> auto& { return cells(s).finish[r]; });
     }
   }
   for (std::size_t e = 1; e < kTapErrorCount; ++e) {
-    counter(errors, {label("reason", tap_error_name(static_cast<TapError>(e)))},
-            [&](const Shard& s) -> auto& { return s.tap_errors[e]; });
+    counter(
+        errors,
+        {label("reason", tap_error_name(static_cast<TapError>(e)))}, [&](const Shard& s) -> auto& {
+          return s.tap_errors[e];
+        });
   }
-  return {std::move(ttft),   std::move(tpot),    std::move(out_hist), std::move(prompt),
-          std::move(output), std::move(finish),  std::move(aborted),  std::move(errors)};
+  return {std::move(ttft),   std::move(tpot),   std::move(out_hist), std::move(prompt),
+          std::move(output), std::move(finish), std::move(aborted),  std::move(errors)};
 }
 
 }  // namespace mlsidecar::llm

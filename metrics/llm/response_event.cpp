@@ -19,9 +19,7 @@ std::uint32_t ResponseEvent::content_pieces() const {
          (tgi_text_ && !tgi_special_ ? 1 : 0);
 }
 
-std::uint32_t ResponseEvent::counted_tokens() const {
-  return tgi_token_ ? 1 : content_pieces();
-}
+std::uint32_t ResponseEvent::counted_tokens() const { return tgi_token_ ? 1 : content_pieces(); }
 
 void ResponseEvent::on_value(const JsonPath& path, const JsonValue& v) {
   const std::size_t d = path.depth();
@@ -30,8 +28,10 @@ void ResponseEvent::on_value(const JsonPath& path, const JsonValue& v) {
     return;
   }
   if (path.key(0, "choices")) {
-    if (d == 1) recognized |= v.kind == JsonKind::array;
-    else on_choice_value(path, v);
+    if (d == 1)
+      recognized |= v.kind == JsonKind::array;
+    else
+      on_choice_value(path, v);
     return;
   }
   if (d == 1) {
@@ -64,8 +64,10 @@ void ResponseEvent::on_value(const JsonPath& path, const JsonValue& v) {
   }
   if (path.key(0, "usage")) {
     if (d != 2) return;
-    if (path.key(1, "prompt_tokens")) prompt_tokens = v.as_uint();
-    else if (path.key(1, "completion_tokens")) output_tokens = v.as_uint();
+    if (path.key(1, "prompt_tokens"))
+      prompt_tokens = v.as_uint();
+    else if (path.key(1, "completion_tokens"))
+      output_tokens = v.as_uint();
   } else if (path.key(0, "message")) {  // Ollama /api/chat
     if (d == 2 && (path.key(1, "content") || path.key(1, "thinking"))) {
       content_ |= v.is_nonempty_string();
@@ -74,12 +76,16 @@ void ResponseEvent::on_value(const JsonPath& path, const JsonValue& v) {
     }
   } else if (path.key(0, "token")) {
     if (d != 2) return;
-    if (path.key(1, "text")) tgi_text_ = v.is_nonempty_string();
-    else if (path.key(1, "special")) tgi_special_ = v.kind == JsonKind::boolean && v.boolean;
+    if (path.key(1, "text"))
+      tgi_text_ = v.is_nonempty_string();
+    else if (path.key(1, "special"))
+      tgi_special_ = v.kind == JsonKind::boolean && v.boolean;
   } else if (path.key(0, "details")) {
     if (d != 2) return;
-    if (path.key(1, "generated_tokens")) output_tokens = v.as_uint();
-    else if (path.key(1, "finish_reason") && v.is_nonempty_string()) finish_reason.assign(v.text);
+    if (path.key(1, "generated_tokens"))
+      output_tokens = v.as_uint();
+    else if (path.key(1, "finish_reason") && v.is_nonempty_string())
+      finish_reason.assign(v.text);
   }
 }
 
@@ -96,8 +102,8 @@ void ResponseEvent::on_choice_value(const JsonPath& path, const JsonValue& v) {
     return;
   }
   if (!path.key(2, "delta") && !path.key(2, "message")) return;
-  if (d == 4 && (path.key(3, "content") || path.key(3, "reasoning_content") ||
-                 path.key(3, "reasoning"))) {
+  if (d == 4 &&
+      (path.key(3, "content") || path.key(3, "reasoning_content") || path.key(3, "reasoning"))) {
     if (v.is_nonempty_string()) choice_mask_ |= bit;
   } else if (d >= 5 && path.key(3, "tool_calls") && v.is_nonempty_string()) {
     choice_mask_ |= bit;

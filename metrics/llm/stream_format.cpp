@@ -24,10 +24,14 @@ std::string_view trim(std::string_view s) {
 
 std::string_view format_name(StreamFormat format) {
   switch (format) {
-    case StreamFormat::sse: return "sse";
-    case StreamFormat::ndjson: return "ndjson";
-    case StreamFormat::json: return "json";
-    case StreamFormat::none: break;
+    case StreamFormat::sse:
+      return "sse";
+    case StreamFormat::ndjson:
+      return "ndjson";
+    case StreamFormat::json:
+      return "json";
+    case StreamFormat::none:
+      break;
   }
   return "none";
 }

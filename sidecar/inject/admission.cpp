@@ -14,7 +14,7 @@ AdmissionAnswer bad_request(const std::string& message) {
 }
 
 AdmissionAnswer review_admission_unchecked(std::string_view body,
-                                          const InjectionSettings& settings);
+                                           const InjectionSettings& settings);
 
 }  // namespace
 
@@ -31,7 +31,7 @@ AdmissionAnswer review_admission(std::string_view body, const InjectionSettings&
 namespace {
 
 AdmissionAnswer review_admission_unchecked(std::string_view body,
-                                          const InjectionSettings& settings) {
+                                           const InjectionSettings& settings) {
   const Json review = Json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (review.is_discarded()) return bad_request("body is not JSON");
   if (!review.is_object() || review.value("kind", "") != "AdmissionReview") {

@@ -23,7 +23,7 @@ inline constexpr std::string_view kMemoryRequest = "mlsidecar.io/memory-request"
 inline constexpr std::string_view kMemoryLimit = "mlsidecar.io/memory-limit";
 inline constexpr std::string_view kImage = "mlsidecar.io/image";
 inline constexpr std::string_view kCapture = "mlsidecar.io/capture";  // redirect|port-name|service
-inline constexpr std::string_view kStatus = "mlsidecar.io/status";  // written by injection
+inline constexpr std::string_view kStatus = "mlsidecar.io/status";    // written by injection
 
 inline constexpr std::string_view kDefaultContainer = "kubectl.kubernetes.io/default-container";
 inline constexpr std::string_view kPrometheusScrape = "prometheus.io/scrape";

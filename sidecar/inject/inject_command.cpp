@@ -44,8 +44,9 @@ cli::Flag<InjectOptions> filename_flag() {
 
 // The per-pod annotations, for the help text: each is the serve flag of the same name.
 std::string per_pod_annotations() {
-  std::string out = "\n\nPer pod, the annotation mlsidecar.io/<flag> sets the sidecar's serve flag of that "
-                    "name\n(checked as `mlsidecar serve` checks it) for these flags:\n";
+  std::string out =
+      "\n\nPer pod, the annotation mlsidecar.io/<flag> sets the sidecar's serve flag of that "
+      "name\n(checked as `mlsidecar serve` checks it) for these flags:\n";
   std::size_t column = 0;
   for (std::string_view name : per_pod_flags()) {
     if (column + name.size() + 1 > 96) {
@@ -61,13 +62,13 @@ std::string per_pod_annotations() {
 
 const cli::FlagSet<InjectOptions>& inject_flags() {
   static const cli::FlagSet<InjectOptions> flags(
-      cli::CommandInfo{.name = "inject",
-                       .usage = "usage: mlsidecar inject -f FILE|DIR|- [-f ...] [flags]",
-                       .description =
-                           "Puts the mlsidecar container into the pods of the manifests and writes "
-                           "them to stdout,\none report line per object to stderr. Injecting twice "
-                           "changes nothing." +
-                           per_pod_annotations()},
+      cli::CommandInfo{
+          .name = "inject",
+          .usage = "usage: mlsidecar inject -f FILE|DIR|- [-f ...] [flags]",
+          .description = "Puts the mlsidecar container into the pods of the manifests and writes "
+                         "them to stdout,\none report line per object to stderr. Injecting twice "
+                         "changes nothing." +
+                         per_pod_annotations()},
       cli::join({filename_flag()}, cli::nested(&InjectOptions::settings, settings_flags())));
   return flags;
 }

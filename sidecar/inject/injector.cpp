@@ -12,7 +12,6 @@
 #include "sidecar/inject/pod_template.h"
 #include "sidecar/inject/sidecar_container.h"
 
-
 namespace mlsidecar::inject {
 namespace {
 
@@ -132,8 +131,8 @@ std::variant<SidecarPlan, std::string> make_plan(const Json& tpl, ModelTarget mo
   plan.capture = annotation_of(tpl, annotation::kCapture).value_or(settings.capture);
   if (std::find(capture_modes().begin(), capture_modes().end(), plan.capture) ==
       capture_modes().end()) {
-    return std::string(annotation::kCapture) +
-           " must be redirect, port-name or service, not \"" + plan.capture + "\"";
+    return std::string(annotation::kCapture) + " must be redirect, port-name or service, not \"" +
+           plan.capture + "\"";
   }
   if (plan.capture == "port-name" && !plan.model.port_name.empty()) {
     plan.data_port_name = plan.model.port_name;
@@ -183,7 +182,8 @@ std::optional<std::string> shape_problem(const Json& tpl) {
   }
   if (tpl.contains("metadata")) {
     const Json& metadata = tpl["metadata"];
-    if (!metadata.is_object() && !metadata.is_null()) return "pod template metadata is not a mapping";
+    if (!metadata.is_object() && !metadata.is_null())
+      return "pod template metadata is not a mapping";
     if (metadata.is_object() && metadata.contains("annotations") &&
         !metadata["annotations"].is_object() && !metadata["annotations"].is_null()) {
       return "pod template annotations are not a mapping";
@@ -326,9 +326,9 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
   r.warnings = std::move(warnings);
   r.reason = "model container " + plan.model.container_name + " port " +
              std::to_string(plan.model.port) + " (from " + plan.model.port_source + "), capture " +
-             plan.capture + ", sidecar " +
-             (plan.native ? "native" : "ordinary container") + " on data port " +
-             std::to_string(plan.data_port) + " and admin port " + std::to_string(plan.admin_port);
+             plan.capture + ", sidecar " + (plan.native ? "native" : "ordinary container") +
+             " on data port " + std::to_string(plan.data_port) + " and admin port " +
+             std::to_string(plan.admin_port);
   return result;
 }
 

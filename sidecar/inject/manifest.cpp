@@ -78,7 +78,8 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
     }
     ref.report =
         name + ": " + std::string(outcome_name(r.report.outcome)) + " (" + r.report.reason + ")";
-    for (const std::string& warning : r.report.warnings) ref.report += "\n" + name + ": warning: " + warning;
+    for (const std::string& warning : r.report.warnings)
+      ref.report += "\n" + name + ": warning: " + warning;
     // Only the service capture repoints Services; redirect and port-name leave them as they are.
     if (r.report.outcome == Outcome::injected) captured_in_pod |= r.report.capture != "service";
     if (r.report.outcome == Outcome::injected && r.report.capture == "service") {

@@ -16,8 +16,9 @@ struct ModelTarget {
   std::size_t container_index = 0;  // in spec.containers
   std::string container_name;
   int port = 0;
-  std::string port_name;    // name of the model's containerPort entry, if it has one
-  std::string port_source;  // how the port was found: annotation, containerPort, readinessProbe, args
+  std::string port_name;  // name of the model's containerPort entry, if it has one
+  std::string
+      port_source;  // how the port was found: annotation, containerPort, readinessProbe, args
   std::string ready_path;  // from the model's HTTP readiness probe; empty if none
   // Annotation, else the label app.kubernetes.io/name, else the label app, else the container name.
   std::string model;

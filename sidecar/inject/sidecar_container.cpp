@@ -113,7 +113,8 @@ Json build_capture_container(const SidecarPlan& plan, const InjectionSettings& s
       {"runAsUser", 0},
       {"readOnlyRootFilesystem", true},
       {"allowPrivilegeEscalation", false},
-      {"capabilities", {{"drop", Json::array({"ALL"})}, {"add", Json::array({"NET_ADMIN", "NET_RAW"})}}},
+      {"capabilities",
+       {{"drop", Json::array({"ALL"})}, {"add", Json::array({"NET_ADMIN", "NET_RAW"})}}},
       {"seccompProfile", {{"type", "RuntimeDefault"}}},
   };
   return c;

@@ -9,9 +9,9 @@
 #include "sidecar/inject/yaml_bridge.h"
 
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
-#include <string>
 
 namespace mlsidecar::inject {
 
@@ -32,10 +32,10 @@ struct SidecarPlan {
   std::string image;
   // serve flags set by annotation (per_pod_flags order): name without dashes, value as given.
   std::vector<std::pair<std::string, std::string>> serve_flags;
-  std::string merge_metrics;  // the model's own metrics URL for --merge-metrics
-  std::string capture = "redirect";               // InjectionSettings::capture, or the annotation
-  std::string data_port_name{kDataPortName};      // the model port's name in port-name mode
-  std::string drift_config_map;       // empty: no drift profile
+  std::string merge_metrics;                  // the model's own metrics URL for --merge-metrics
+  std::string capture = "redirect";           // InjectionSettings::capture, or the annotation
+  std::string data_port_name{kDataPortName};  // the model port's name in port-name mode
+  std::string drift_config_map;               // empty: no drift profile
   std::string drift_key = "profile.json";
   std::string cpu_request, cpu_limit, memory_request, memory_limit;
 };

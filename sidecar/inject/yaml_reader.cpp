@@ -246,7 +246,8 @@ int first_line_not_utf8(std::string_view text) {
 
 std::vector<YamlDocument> parse_yaml_stream(std::string_view text) {
   if (const int line = first_line_not_utf8(text); line != 0) {
-    throw YamlError("line " + std::to_string(line) + ": not UTF-8 (Kubernetes manifests are UTF-8)");
+    throw YamlError("line " + std::to_string(line) +
+                    ": not UTF-8 (Kubernetes manifests are UTF-8)");
   }
   std::vector<YamlDocument> out;
   int index = 0;

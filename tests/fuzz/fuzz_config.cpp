@@ -20,14 +20,14 @@
 #include <string>
 #include <vector>
 
-#include "tests/fuzz/fuzz_check.h"
 #include "sidecar/config.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
-
 const std::string& file_path() {
-  static const std::string path = "/tmp/mlsidecar-fuzz-config-" + std::to_string(::getpid()) + ".json";
+  static const std::string path =
+      "/tmp/mlsidecar-fuzz-config-" + std::to_string(::getpid()) + ".json";
   return path;
 }
 

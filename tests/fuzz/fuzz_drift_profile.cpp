@@ -2,8 +2,9 @@
 // file at start-up.
 //
 // Invariants: a bad document is refused with std::runtime_error "<origin>: <reason>" and nothing
-// else (main turns that into one line and exit code 2); an accepted profile is consistent (cells and
-// their ratios agree, bins are in range) and survives profile_to_json -> parse_profile unchanged.
+// else (main turns that into one line and exit code 2); an accepted profile is consistent (cells
+// and their ratios agree, bins are in range) and survives profile_to_json -> parse_profile
+// unchanged.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -11,13 +12,12 @@
 #include <stdexcept>
 #include <string>
 
-#include "tests/fuzz/fuzz_check.h"
 #include "metrics/drift/reference_profile.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace mlsidecar::drift;
-
 
 // Only std::runtime_error with the origin prefix is an acceptable refusal.
 template <class F>

@@ -14,13 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "tests/fuzz/fuzz_check.h"
 #include "metrics/drift/payload.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace mlsidecar::drift;
-
 
 ReadResult read(std::string_view body, Direction direction, const FeatureNaming& naming,
                 std::vector<FeatureValue>& out) {

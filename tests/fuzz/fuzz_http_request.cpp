@@ -1,7 +1,8 @@
 // Fuzz target: bytes from a client, through the request path of sidecar/proxy_session.cpp (a
 // request_parser<buffer_body> with its limits, framing_problem, the hop-by-hop and x-request-id
-// edits, the head and body relayed through a small buffer as sidecar/wire.h frames them) to the bytes the model
-// receives on one pooled connection; keep-alive requests follow each other as the proxy serves them.
+// edits, the head and body relayed through a small buffer as sidecar/wire.h frames them) to the
+// bytes the model receives on one pooled connection; keep-alive requests follow each other as the
+// proxy serves them.
 //
 // Invariant (no smuggling): parsing what the model receives gives, message for message, the method,
 // target, fields and body the sidecar read, and nothing more; a request the sidecar gave up on
@@ -39,7 +40,8 @@ struct Forwarded {
 
 std::vector<Field> fields_of(const http::fields& f) {
   std::vector<Field> out;
-  for (const auto& field : f) out.push_back({std::string(field.name_string()), std::string(field.value())});
+  for (const auto& field : f)
+    out.push_back({std::string(field.name_string()), std::string(field.value())});
   return out;
 }
 
@@ -137,8 +139,9 @@ void check_model_view(const std::string& wire, const std::vector<Forwarded>& for
       FUZZ_CHECK(got[i].value == f.fields[i].value);
     }
     // No hop-by-hop field travels, and the request id does, once.
-    for (http::field hop : {http::field::connection, http::field::keep_alive, http::field::te,
-                            http::field::trailer, http::field::upgrade, http::field::proxy_connection}) {
+    for (http::field hop :
+         {http::field::connection, http::field::keep_alive, http::field::te, http::field::trailer,
+          http::field::upgrade, http::field::proxy_connection}) {
       FUZZ_CHECK(req.find(hop) == req.end());
     }
     FUZZ_CHECK(req.count("x-request-id") == 1);

@@ -1,6 +1,7 @@
 // Fuzz target: bytes from the model, through the response path of sidecar/proxy_session.cpp
 // (read_response_head: interim responses dropped, 101 refused, framing_problem; then the head
-// edits and relay_response through a small buffer, coalescing what is already buffered) to the bytes the client receives.
+// edits and relay_response through a small buffer, coalescing what is already buffered) to the
+// bytes the client receives.
 //
 // Input: the first byte chooses the request the response answers (bit 0: HEAD; bit 1: the client
 // spoke HTTP/1.0), the rest is what the model sends. Seeds start with '0'..'3'.
@@ -8,14 +9,14 @@
 // Invariants: a response the proxy refuses (502) sends the client nothing; a relayed one parses at
 // the client as exactly one response with the model's status and body, self-delimiting whenever it
 // is marked keep-alive, and without hop-by-hop fields.
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/dynamic_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/http/dynamic_body.hpp>
 #include <optional>
 #include <string>
 
@@ -39,8 +40,8 @@ struct Relayed {
 };
 
 // ProxySession::read_response_head; false: 502 upstream_invalid (or reset).
-bool read_response_head(InputStream& model, beast::flat_buffer& buf, std::optional<ResponseParser>& res,
-                        bool head_request) {
+bool read_response_head(InputStream& model, beast::flat_buffer& buf,
+                        std::optional<ResponseParser>& res, bool head_request) {
   error_code ec;
   for (;;) {
     res.emplace();
@@ -102,7 +103,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool chunked = res.chunked();
   const bool streamed = res_parser->chunked() || !res_parser->content_length();
   auto send = [&](const mlsidecar::wire::Frame& frame) {
-    for (const auto& b : frame.buffers()) client.out.append(static_cast<const char*>(b.data()), b.size());
+    for (const auto& b : frame.buffers())
+      client.out.append(static_cast<const char*>(b.data()), b.size());
   };
   r.complete = true;
   if (r.bodyless || (streamed && up_buf.size() == 0 && !res_parser->is_done())) {
@@ -165,12 +167,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(beast::buffers_to_string(got.body().data()) == r.body);
   if (r.bodyless) FUZZ_CHECK(got.body().size() == 0);
   if (got.keep_alive()) FUZZ_CHECK(!parser.need_eof());
-  for (http::field hop : {http::field::connection, http::field::keep_alive, http::field::te,
-                          http::field::trailer, http::field::upgrade, http::field::proxy_connection}) {
+  for (http::field hop :
+       {http::field::connection, http::field::keep_alive, http::field::te, http::field::trailer,
+        http::field::upgrade, http::field::proxy_connection}) {
     // Connection: the keep-alive/close marker the proxy sets is the only one allowed.
     if (hop == http::field::connection) {
       for (auto it = got.find(hop); it != got.end() && it->name() == hop; ++it) {
-        FUZZ_CHECK(beast::iequals(it->value(), "close") || beast::iequals(it->value(), "keep-alive"));
+        FUZZ_CHECK(beast::iequals(it->value(), "close") ||
+                   beast::iequals(it->value(), "keep-alive"));
       }
       continue;
     }

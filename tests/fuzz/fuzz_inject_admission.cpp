@@ -9,14 +9,13 @@
 #include <cstdlib>
 #include <string>
 
-#include "tests/fuzz/fuzz_check.h"
 #include "sidecar/inject/admission.h"
 #include "sidecar/inject/yaml_bridge.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace mlsidecar::inject;
-
 
 std::string base64_decode(const std::string& in, bool& ok) {
   static const std::string kAlphabet =

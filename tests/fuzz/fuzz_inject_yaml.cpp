@@ -9,14 +9,13 @@
 #include <cstdlib>
 #include <string>
 
-#include "tests/fuzz/fuzz_check.h"
 #include "sidecar/inject/injector.h"
 #include "sidecar/inject/yaml_bridge.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace mlsidecar::inject;
-
 
 std::string show(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
@@ -59,7 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       threw("emit_yaml/parse_yaml_stream round trip", e);
     }
     if (back.size() != 1 || back[0].value != doc.value) {
-      std::fprintf(stderr, "round trip changed the document\nread:    %s\nemitted:\n%s\nreread:  %s\n",
+      std::fprintf(stderr,
+                   "round trip changed the document\nread:    %s\nemitted:\n%s\nreread:  %s\n",
                    show(doc.value).c_str(), emitted.c_str(),
                    back.empty() ? "(no document)" : show(back[0].value).c_str());
       std::abort();

@@ -15,14 +15,13 @@
 #include <cstdlib>
 #include <string>
 
-#include "tests/fuzz/fuzz_check.h"
 #include "metrics/llm/generation_tap.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace mlsidecar::llm;
 using Clock = GenerationTap::Clock;
-
 
 // A summary with its views copied, comparable after its tap moved on.
 struct Outcome {
@@ -39,11 +38,19 @@ struct Outcome {
   std::string finish_reason;
 
   explicit Outcome(const GenerationSummary& s)
-      : tapped(s.tapped), format(s.format), end(s.end), error(s.error), model(s.model),
-        request_stream(s.request_stream), done_marker(s.done_marker),
-        has_ttft(s.ttft_seconds.has_value()), has_tpot(s.tpot_seconds.has_value()),
-        prompt_tokens(s.prompt_tokens), output_tokens(s.output_tokens),
-        prompt_source(s.prompt_source), output_source(s.output_source),
+      : tapped(s.tapped),
+        format(s.format),
+        end(s.end),
+        error(s.error),
+        model(s.model),
+        request_stream(s.request_stream),
+        done_marker(s.done_marker),
+        has_ttft(s.ttft_seconds.has_value()),
+        has_tpot(s.tpot_seconds.has_value()),
+        prompt_tokens(s.prompt_tokens),
+        output_tokens(s.output_tokens),
+        prompt_source(s.prompt_source),
+        output_source(s.output_source),
         finish_reason(s.finish_reason) {}
   bool operator==(const Outcome&) const = default;
 };
@@ -71,7 +78,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (at < body.size()) {
     seed = seed * 6364136223846793005ull + 1442695040888963407ull;
     std::size_t n = std::min<std::size_t>(body.size() - at, (seed >> 33) % max_piece + 1);
-    split.on_body(std::string_view(body).substr(at, n), start + ms(static_cast<std::int64_t>(++pieces)));
+    split.on_body(std::string_view(body).substr(at, n),
+                  start + ms(static_cast<std::int64_t>(++pieces)));
     at += n;
   }
   const Clock::time_point end = start + ms(static_cast<std::int64_t>(pieces) + 1);
@@ -86,7 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (a.error != TapError::none) FUZZ_CHECK(!a.has_ttft && !a.has_tpot);
   if (s.ttft_seconds) {
     FUZZ_CHECK(format == StreamFormat::sse || format == StreamFormat::ndjson);
-    FUZZ_CHECK(*s.ttft_seconds >= 0 && *s.ttft_seconds <= std::chrono::duration<double>(end - start).count());
+    FUZZ_CHECK(*s.ttft_seconds >= 0 &&
+               *s.ttft_seconds <= std::chrono::duration<double>(end - start).count());
   }
   if (s.tpot_seconds) {
     FUZZ_CHECK(std::isfinite(*s.tpot_seconds) && *s.tpot_seconds >= 0);

@@ -13,13 +13,13 @@
 #include <boost/system/system_error.hpp>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 
-#include "tests/fuzz/fuzz_check.h"
 #include <string>
 #include <string_view>
+#include "tests/fuzz/fuzz_check.h"
 
 namespace mlsidecar::fuzz {
 
@@ -43,8 +43,10 @@ inline std::string_view& failure_context() {
   if (!failure_context().empty()) {
     std::string escaped;
     for (unsigned char c : failure_context()) {
-      if (c == '\n') escaped += "\\n\n";
-      else if (c == '\r') escaped += "\\r";
+      if (c == '\n')
+        escaped += "\\n\n";
+      else if (c == '\r')
+        escaped += "\\r";
       else if (c < 0x20 || c >= 0x7f || c == '\\') {
         char hex[8];
         std::snprintf(hex, sizeof hex, "\\x%02x", c);
@@ -76,7 +78,8 @@ class InputStream {
       return 0;
     }
     std::size_t total = 0;
-    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
+    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
+         ++it) {
       net::mutable_buffer b(*it);
       std::size_t n = std::min({b.size(), bytes_.size(), read_size_ - total});
       std::copy_n(bytes_.data(), n, static_cast<char*>(b.data()));
@@ -108,7 +111,8 @@ class StringSink {
   std::size_t write_some(const ConstBuffers& buffers, error_code& ec) {
     ec = {};
     std::size_t total = 0;
-    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
+    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers);
+         ++it) {
       net::const_buffer b(*it);
       out.append(static_cast<const char*>(b.data()), b.size());
       total += b.size();

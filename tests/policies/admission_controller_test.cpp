@@ -175,7 +175,8 @@ TEST_CASE("grant callbacks larger than the inline buffer and move-only ones work
   big[0] = 7;
   auto owned = std::make_unique<int>(5);
   REQUIRE(ac.try_acquire([&hits, big] { hits += big[0]; }).decision == Decision::queue);
-  REQUIRE(ac.try_acquire([&hits, p = std::move(owned)] { hits += *p; }).decision == Decision::queue);
+  REQUIRE(ac.try_acquire([&hits, p = std::move(owned)] { hits += *p; }).decision ==
+          Decision::queue);
   ac.release();
   ac.release();
   CHECK(hits == 12);

@@ -41,8 +41,9 @@ TEST_CASE("flags win over the environment, which wins over the file") {
 }
 
 TEST_CASE("durations, endpoints and numbers parse in their usual forms") {
-  Config c = parse({"--header-timeout", "250ms", "--idle-timeout", "2m", "--connect-timeout", "1.5",
-                    "--listen", "[::1]:80", "--upstream", "model:9000", "--drift-sample-rate", "0.25"});
+  Config c =
+      parse({"--header-timeout", "250ms", "--idle-timeout", "2m", "--connect-timeout", "1.5",
+             "--listen", "[::1]:80", "--upstream", "model:9000", "--drift-sample-rate", "0.25"});
   CHECK(c.header_timeout == std::chrono::milliseconds(250));
   CHECK(c.idle_timeout == std::chrono::minutes(2));
   CHECK(c.connect_timeout == std::chrono::milliseconds(1500));

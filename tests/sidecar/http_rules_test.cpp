@@ -20,11 +20,15 @@ bhttp::request_header<> request(std::initializer_list<std::pair<const char*, con
 TEST_CASE("ambiguous request framing is refused") {
   CHECK(framing_problem(request({{"Host", "x"}, {"Content-Length", "4"}})).empty());
   CHECK(framing_problem(request({{"Host", "x"}, {"Transfer-Encoding", "chunked"}})).empty());
-  CHECK_FALSE(framing_problem(request({{"Host", "x"}, {"Content-Length", "4"},
-                                       {"Transfer-Encoding", "chunked"}})).empty());
-  CHECK_FALSE(framing_problem(request({{"Host", "x"}, {"Content-Length", "4"},
-                                       {"Content-Length", "5"}})).empty());
-  CHECK_FALSE(framing_problem(request({{"Host", "x"}, {"Transfer-Encoding", "gzip, chunked"}})).empty());
+  CHECK_FALSE(
+      framing_problem(
+          request({{"Host", "x"}, {"Content-Length", "4"}, {"Transfer-Encoding", "chunked"}}))
+          .empty());
+  CHECK_FALSE(
+      framing_problem(request({{"Host", "x"}, {"Content-Length", "4"}, {"Content-Length", "5"}}))
+          .empty());
+  CHECK_FALSE(
+      framing_problem(request({{"Host", "x"}, {"Transfer-Encoding", "gzip, chunked"}})).empty());
   CHECK_FALSE(framing_problem(request({{"Host", "x"}, {"Transfer-Encoding", "identity"}})).empty());
   CHECK_FALSE(framing_problem(request({})).empty());  // HTTP/1.1 without Host
   CHECK_FALSE(framing_problem(request({{"Host", "x"}, {"Host", "y"}})).empty());
@@ -41,7 +45,8 @@ TEST_CASE("hop-by-hop fields are removed, end-to-end fields kept") {
                     {"Content-Type", "application/json"},
                     {"Authorization", "Bearer t"}});
   strip_hop_by_hop(h);
-  for (const char* gone : {"Connection", "X-Secret-Hop", "Keep-Alive", "Proxy-Connection", "TE", "Upgrade"}) {
+  for (const char* gone :
+       {"Connection", "X-Secret-Hop", "Keep-Alive", "Proxy-Connection", "TE", "Upgrade"}) {
     CHECK(h.find(gone) == h.end());
   }
   CHECK(h["Content-Type"] == "application/json");
@@ -74,7 +79,8 @@ TEST_CASE("only idempotent methods may be replayed") {
 }
 
 TEST_CASE("error responses are complete HTTP with a JSON body") {
-  std::string r = json_error_response(503, "queue_full", "busy \"now\"", false, "id1", "Retry-After: 1\r\n");
+  std::string r =
+      json_error_response(503, "queue_full", "busy \"now\"", false, "id1", "Retry-After: 1\r\n");
   CHECK(r.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
   CHECK(r.find("Connection: close\r\n") != std::string::npos);
   CHECK(r.find("x-request-id: id1\r\n") != std::string::npos);

@@ -4,11 +4,11 @@
 
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <catch2/catch.hpp>
-#include <vector>
 #include <string>
+#include <vector>
 
 namespace http = boost::beast::http;
 using mlsidecar::wire::Frame;
@@ -104,7 +104,8 @@ TEST_CASE("a response head keeps the model's reason, or gets the standard one") 
     out.clear();
     mlsidecar::wire::append_response_head(out, r);
     CHECK(out == beast_head(r));
-    CHECK(out.starts_with("HTTP/1.0 " + std::string(code < 100 ? "0" : "") + std::to_string(code) + " "));
+    CHECK(out.starts_with("HTTP/1.0 " + std::string(code < 100 ? "0" : "") + std::to_string(code) +
+                          " "));
   }
 }
 
@@ -126,7 +127,8 @@ TEST_CASE("chunk framing matches Beast's for every split of a body") {
 
 TEST_CASE("a frame carries the head first, and nothing when there is nothing to send") {
   const std::string body = "{\"predictions\":[1]}";
-  CHECK(joined(Frame("HEAD\r\n\r\n", body.data(), body.size(), false, true)) == "HEAD\r\n\r\n" + body);
+  CHECK(joined(Frame("HEAD\r\n\r\n", body.data(), body.size(), false, true)) ==
+        "HEAD\r\n\r\n" + body);
   CHECK(joined(Frame("H\r\n\r\n", body.data(), body.size(), true, true)) ==
         "H\r\n\r\n13\r\n" + body + "\r\n0\r\n\r\n");
   CHECK(joined(Frame("H\r\n\r\n", nullptr, 0, true, false)) == "H\r\n\r\n");
@@ -148,7 +150,10 @@ TEST_CASE("a small last piece of a message that is not chunked travels inside it
 
   // Left alone: chunked, not the last piece, nothing left of the head, or too large.
   const std::string big(mlsidecar::wire::kAbsorbBytes + 1, 'b');
-  struct Case { const std::string* data; bool chunked, last, head_sent; };
+  struct Case {
+    const std::string* data;
+    bool chunked, last, head_sent;
+  };
   for (const Case& c : {Case{&body, true, true, false}, Case{&body, false, false, false},
                         Case{&body, false, true, true}, Case{&big, false, true, false}}) {
     std::string s = "H\r\n\r\n";

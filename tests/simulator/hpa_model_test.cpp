@@ -103,7 +103,9 @@ TEST_CASE("docs example: scale down by the larger of 4 pods and 10% per minute")
   p.behavior.scale_down.policies = {{HpaScalingPolicy::Type::pods, 4, 60s},
                                     {HpaScalingPolicy::Type::percent, 10, 60s}};
   HpaModel hpa(p);
-  const auto low = [](int n) { return pods(std::vector<double>(static_cast<std::size_t>(n), 0.1)); };
+  const auto low = [](int n) {
+    return pods(std::vector<double>(static_cast<std::size_t>(n), 0.1));
+  };
   // 80 pods want 8: 10% of 80 = 8 > 4 pods, so 72.
   CHECK(hpa.reconcile(at(0s), 80, {low(80)}) == 72);
   // Within the same minute the 8 already removed count: no further step.

@@ -102,8 +102,9 @@ TEST_CASE("simulator: every signal choice sees the same requests; reports render
 }
 
 TEST_CASE("load traces: CSV parsing, interpolation, errors") {
-  const auto t = LoadTrace::from_csv_text("x", "time_seconds,requests_per_second,mean_output_tokens\n"
-                                               "0,10,100\n60,20,300\n");
+  const auto t = LoadTrace::from_csv_text("x",
+                                          "time_seconds,requests_per_second,mean_output_tokens\n"
+                                          "0,10,100\n60,20,300\n");
   CHECK(t.rate_at(30) == Approx(15));
   CHECK(t.mean_output_tokens_at(30) == Approx(200));
   CHECK(t.rate_at(100) == Approx(20));

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "metrics/drift/profile/profile_builder.h"
-#include "metrics/drift/reference_profile.h"
 #include "metrics/drift/profile/training_data.h"
+#include "metrics/drift/reference_profile.h"
 
 namespace mlsidecar::drift {
 namespace {

@@ -234,8 +234,8 @@ TEST_CASE("engine: only a direction with a profile feature is watched") {
 TEST_CASE("reference profile: bin_of is the upper bound of the value among the edges") {
   // The count of edges <= x used for short edge lists must agree with a binary search, on the
   // edges themselves, between them, beyond them and at -0.0; and for long lists too.
-  for (std::size_t n : {std::size_t{1}, std::size_t{9}, std::size_t{32}, std::size_t{33},
-                        std::size_t{100}}) {
+  for (std::size_t n :
+       {std::size_t{1}, std::size_t{9}, std::size_t{32}, std::size_t{33}, std::size_t{100}}) {
     FeatureProfile f;
     f.kind = FeatureKind::numeric;
     for (std::size_t i = 0; i < n; ++i) f.edges.push_back(static_cast<double>(i) - 4.0);
@@ -347,7 +347,8 @@ TEST_CASE("engine: the window's bin shares follow values leaving a full window")
   CHECK(x["bins"][0]["window_ratio"] == 0.0);
   CHECK(x["bins"][1]["window_ratio"] == 1.0);
   const std::vector<double> ref{0.5, 0.5}, live{0.0, 1.0};
-  CHECK_THAT(x["statistics"]["psi"].get<double>(), Catch::Matchers::WithinRel(psi(ref, live), 1e-12));
+  CHECK_THAT(x["statistics"]["psi"].get<double>(),
+             Catch::Matchers::WithinRel(psi(ref, live), 1e-12));
   // color window: blue, blue, green (__other__): red has left it.
   const std::vector<double> cref{0.6, 0.4, 0.0}, ccounts{0, 2, 1};
   CHECK_THAT(feature_doc(e, "color")["statistics"]["js_distance"].get<double>(),

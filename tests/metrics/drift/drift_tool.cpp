@@ -153,9 +153,9 @@ int run_bench(int argc, char** argv) {
   engine.drain_now();
   const long computes = 20;
   const double compute = ns_per_call(computes, [&] { engine.compute_now(); });
-  json doc = {{"body_bytes", body.size()},          {"values", out.size()},
-              {"document_reader_ns", document},     {"reader_ns", reader},
-              {"offer_and_ingest_ns", ingest},      {"compute_ms", compute / 1e6}};
+  json doc = {{"body_bytes", body.size()},      {"values", out.size()},
+              {"document_reader_ns", document}, {"reader_ns", reader},
+              {"offer_and_ingest_ns", ingest},  {"compute_ms", compute / 1e6}};
   std::cout << doc.dump() << "\n";
   return 0;
 }

@@ -11,7 +11,8 @@ using namespace llm_test;
 namespace {
 
 // Drops the events of an SSE body that contain `needle`.
-std::vector<std::string> without(const std::vector<std::string>& events, const std::string& needle) {
+std::vector<std::string> without(const std::vector<std::string>& events,
+                                 const std::string& needle) {
   std::vector<std::string> out;
   for (const auto& e : events) {
     if (e.find(needle) == std::string::npos) out.push_back(e);
@@ -40,7 +41,8 @@ TEST_CASE("without usage, output tokens are counted from content events") {
   GenerationTap tap;
   auto events = without(split_after(kVllmChatUsage, "\n\n"), "\"usage\":{");
   REQUIRE(events.size() == 8);
-  Result r = run_timed(tap, StreamFormat::sse, events, {0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.56, 0.57});
+  Result r =
+      run_timed(tap, StreamFormat::sse, events, {0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.56, 0.57});
   CHECK(r.output_source == TokenSource::counted);
   CHECK(r.output_tokens == 5);
   CHECK(r.prompt_source == TokenSource::none);
@@ -73,7 +75,8 @@ TEST_CASE("a stream cut short keeps what was counted and says who cut it") {
   // role, Hello, there, then half of the fourth event
   std::vector<std::string> sent(events.begin(), events.begin() + 3);
   sent.push_back(events[3].substr(0, events[3].size() / 2));
-  Result r = run_timed(tap, StreamFormat::sse, sent, {0.3, 0.4, 0.6, 0.7}, StreamEnd::client_aborted);
+  Result r =
+      run_timed(tap, StreamFormat::sse, sent, {0.3, 0.4, 0.6, 0.7}, StreamEnd::client_aborted);
   CHECK(r.error == TapError::none);
   CHECK(r.end == StreamEnd::client_aborted);
   CHECK(r.output_tokens == 2);
@@ -110,7 +113,8 @@ TEST_CASE("the model label comes from the request, even cut short, else from the
 TEST_CASE("an error event finishes the generation with reason error") {
   GenerationTap tap;
   std::string body = split_after(kVllmChatUsage, "\n\n")[1] +
-                     R"(data: {"error": {"object": "error", "message": "boom", "code": 500}})" "\n\n";
+                     R"(data: {"error": {"object": "error", "message": "boom", "code": 500}})"
+                     "\n\n";
   Result r = run(tap, StreamFormat::sse, body, {});
   CHECK(r.error == TapError::none);
   CHECK(r.finish_reason == "error");
@@ -165,8 +169,8 @@ TEST_CASE("the tap gives up on what it does not understand and ignores the rest"
 TEST_CASE("an event larger than the cap gives up the stream") {
   GenerationTap tap(mlsidecar::llm::TapLimits{.max_event_bytes = 512});
   const std::string event = split_after(kVllmChatUsage, "\n\n")[1];  // about 250 bytes
-  std::string big = R"(data: {"choices":[{"index":0,"delta":{"content":")" + std::string(600, 'x') +
-                    "\"}}]}\n\n";
+  std::string big =
+      R"(data: {"choices":[{"index":0,"delta":{"content":")" + std::string(600, 'x') + "\"}}]}\n\n";
   Result r = run(tap, StreamFormat::sse, event + event, {});
   CHECK(r.error == TapError::none);
   CHECK(r.output_tokens == 2);

@@ -28,20 +28,33 @@ struct Leaves : JsonVisitor {
                             : std::string(path[i].key.data(), path[i].key_len);
     }
     switch (v.kind) {
-      case JsonKind::object: case JsonKind::array: return;
-      case JsonKind::string: seen.push_back(p + "=s:" + std::string(v.text)); break;
-      case JsonKind::number: seen.push_back(p + "=n:" + std::to_string(std::stod(std::string(v.text)))); break;
-      case JsonKind::boolean: seen.push_back(p + (v.boolean ? "=true" : "=false")); break;
-      case JsonKind::null: seen.push_back(p + "=null"); break;
+      case JsonKind::object:
+      case JsonKind::array:
+        return;
+      case JsonKind::string:
+        seen.push_back(p + "=s:" + std::string(v.text));
+        break;
+      case JsonKind::number:
+        seen.push_back(p + "=n:" + std::to_string(std::stod(std::string(v.text))));
+        break;
+      case JsonKind::boolean:
+        seen.push_back(p + (v.boolean ? "=true" : "=false"));
+        break;
+      case JsonKind::null:
+        seen.push_back(p + "=null");
+        break;
     }
   }
 };
 
-void reference_leaves(const nlohmann::json& j, const std::string& p, std::vector<std::string>& out) {
+void reference_leaves(const nlohmann::json& j, const std::string& p,
+                      std::vector<std::string>& out) {
   if (j.is_object()) {
-    for (auto it = j.begin(); it != j.end(); ++it) reference_leaves(it.value(), p + "/" + it.key(), out);
+    for (auto it = j.begin(); it != j.end(); ++it)
+      reference_leaves(it.value(), p + "/" + it.key(), out);
   } else if (j.is_array()) {
-    for (std::size_t i = 0; i < j.size(); ++i) reference_leaves(j[i], p + "/" + std::to_string(i), out);
+    for (std::size_t i = 0; i < j.size(); ++i)
+      reference_leaves(j[i], p + "/" + std::to_string(i), out);
   } else if (j.is_string()) {
     out.push_back(p + "=s:" + j.get<std::string>());
   } else if (j.is_number()) {
@@ -68,19 +81,25 @@ bool scan(const std::string& doc, std::vector<std::size_t> cuts, Leaves* leaves 
 nlohmann::json random_json(std::mt19937& rng, int depth) {
   std::uniform_int_distribution<int> kind(0, depth > 0 ? 7 : 4);
   switch (kind(rng)) {
-    case 0: return nullptr;
-    case 1: return rng() % 2 == 0;
-    case 2: return static_cast<std::int64_t>(rng() % 100000) - 500;
-    case 3: return static_cast<double>(rng() % 100000) / 64.0 - 3.0;
+    case 0:
+      return nullptr;
+    case 1:
+      return rng() % 2 == 0;
+    case 2:
+      return static_cast<std::int64_t>(rng() % 100000) - 500;
+    case 3:
+      return static_cast<double>(rng() % 100000) / 64.0 - 3.0;
     case 4: {
       static const std::string alphabet = "ab c\"\\/\n\t{}[],:x0";
       std::string s(rng() % 6, 'a');
       for (auto& c : s) c = alphabet[rng() % alphabet.size()];
       return s;
     }
-    case 5: case 6: {
+    case 5:
+    case 6: {
       nlohmann::json o = nlohmann::json::object();
-      for (unsigned i = rng() % 4; i > 0; --i) o["k" + std::to_string(rng() % 9)] = random_json(rng, depth - 1);
+      for (unsigned i = rng() % 4; i > 0; --i)
+        o["k" + std::to_string(rng() % 9)] = random_json(rng, depth - 1);
       return o;
     }
     default: {
@@ -112,12 +131,47 @@ TEST_CASE("scanner reports the leaves nlohmann finds, for any split") {
 }
 
 TEST_CASE("scanner accepts exactly what nlohmann accepts") {
-  const std::vector<std::string> fixed = {
-      "{}", "[]", "0", "-0", "-", "01", "1.", ".5", "1e", "1e+", "1e+5", "1.5E-3", "-12.25e2",
-      "\"a\\u00e9b\"", "\"\\x\"", "\"\\u12g4\"", "\"tab\tinside\"", "tru", "true", "nul", "null ",
-      "falsey", "{\"a\":1,}", "[1,]", "[,1]", "{\"a\" 1}", "{\"a\":}", "{1:2}", "[1 2]",
-      "{\"a\":[1,{\"b\":null}]}", "  {\"a\" : \"b\" }  ", "{\"a\":1}}", "[1]]", "[}", "{]", "",
-      "   ", "\"unterminated", "{\"a\":\"b\"", "[[[[]]]]", "1 2"};
+  const std::vector<std::string> fixed = {"{}",
+                                          "[]",
+                                          "0",
+                                          "-0",
+                                          "-",
+                                          "01",
+                                          "1.",
+                                          ".5",
+                                          "1e",
+                                          "1e+",
+                                          "1e+5",
+                                          "1.5E-3",
+                                          "-12.25e2",
+                                          "\"a\\u00e9b\"",
+                                          "\"\\x\"",
+                                          "\"\\u12g4\"",
+                                          "\"tab\tinside\"",
+                                          "tru",
+                                          "true",
+                                          "nul",
+                                          "null ",
+                                          "falsey",
+                                          "{\"a\":1,}",
+                                          "[1,]",
+                                          "[,1]",
+                                          "{\"a\" 1}",
+                                          "{\"a\":}",
+                                          "{1:2}",
+                                          "[1 2]",
+                                          "{\"a\":[1,{\"b\":null}]}",
+                                          "  {\"a\" : \"b\" }  ",
+                                          "{\"a\":1}}",
+                                          "[1]]",
+                                          "[}",
+                                          "{]",
+                                          "",
+                                          "   ",
+                                          "\"unterminated",
+                                          "{\"a\":\"b\"",
+                                          "[[[[]]]]",
+                                          "1 2"};
   std::vector<std::string> docs = fixed;
   std::mt19937 rng(11);
   const std::string noise = "{}[]\",:0-1e.a \\tnu";
@@ -125,9 +179,15 @@ TEST_CASE("scanner accepts exactly what nlohmann accepts") {
     std::string doc = random_json(rng, 3).dump();
     std::size_t at = rng() % (doc.size() + 1);
     switch (rng() % 3) {
-      case 0: doc.insert(at, 1, noise[rng() % noise.size()]); break;
-      case 1: if (at < doc.size()) doc.erase(at, 1); break;
-      default: if (at < doc.size()) doc[at] = noise[rng() % noise.size()]; break;
+      case 0:
+        doc.insert(at, 1, noise[rng() % noise.size()]);
+        break;
+      case 1:
+        if (at < doc.size()) doc.erase(at, 1);
+        break;
+      default:
+        if (at < doc.size()) doc[at] = noise[rng() % noise.size()];
+        break;
     }
     docs.push_back(doc);
   }
@@ -155,7 +215,10 @@ TEST_CASE("scanner refuses nesting past its limit and keeps memory fixed for lon
   struct Capture : JsonVisitor {
     JsonValue last;
     std::string text;
-    void on_value(const JsonPath&, const JsonValue& v) override { last = v; text = v.text; }
+    void on_value(const JsonPath&, const JsonValue& v) override {
+      last = v;
+      text = v.text;
+    }
   } cap;
   const std::string big(100000, 'x');
   s.reset(&cap);

@@ -87,7 +87,7 @@ TEST_CASE("summaries land in the right series, summed over thread shards") {
   GenerationSummary unnamed = streamed("");
   unnamed.finish_reason = "weird";
   metrics.record(0, unnamed);
-  metrics.record(0, streamed("b"));  // past the cap of 3: folds into "other"
+  metrics.record(0, streamed("b"));        // past the cap of 3: folds into "other"
   metrics.record(0, GenerationSummary{});  // not tapped: nothing
 
   const auto f = metrics.Collect();
@@ -129,7 +129,8 @@ TEST_CASE("summaries land in the right series, summed over thread shards") {
   CHECK(find(f, "mlsidecar_prompt_tokens_total", {{"model", "b"}}) == nullptr);
 
   const std::string text = prometheus::TextSerializer().Serialize(f);
-  CHECK_THAT(text, Catch::Contains("mlsidecar_time_to_first_token_seconds_bucket{model=\"a\",le=\"0.5\"} 1"));
+  CHECK_THAT(text, Catch::Contains(
+                       "mlsidecar_time_to_first_token_seconds_bucket{model=\"a\",le=\"0.5\"} 1"));
   CHECK_THAT(text, Catch::Contains("# TYPE mlsidecar_output_tokens_total counter"));
 }
 
@@ -138,7 +139,8 @@ TEST_CASE("bucket ranges: TTFT 1 ms to minutes, TPOT 1 ms to 1 s") {
   CHECK(LlmMetrics::ttft_bounds().back() >= 120);
   CHECK(LlmMetrics::tpot_bounds().front() == Approx(0.001));
   CHECK(LlmMetrics::tpot_bounds().back() == Approx(1));
-  CHECK(std::is_sorted(LlmMetrics::output_token_bounds().begin(), LlmMetrics::output_token_bounds().end()));
+  CHECK(std::is_sorted(LlmMetrics::output_token_bounds().begin(),
+                       LlmMetrics::output_token_bounds().end()));
 }
 
 TEST_CASE("concurrent recording from every thread loses nothing") {
@@ -162,7 +164,7 @@ TEST_CASE("concurrent recording from every thread loses nothing") {
   for (const char* model : {"odd", "even"}) {
     CHECK(counter(f, "mlsidecar_output_tokens_total", {{"model", model}, {"source", "counted"}}) ==
           3.0 * kEach * kThreads / 2);
-    CHECK(find(f, "mlsidecar_time_to_first_token_seconds", {{"model", model}})->histogram.sample_count ==
-          std::uint64_t{kEach} * kThreads / 2);
+    CHECK(find(f, "mlsidecar_time_to_first_token_seconds", {{"model", model}})
+              ->histogram.sample_count == std::uint64_t{kEach} * kThreads / 2);
   }
 }

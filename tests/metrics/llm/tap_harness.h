@@ -33,15 +33,23 @@ struct Result {
 };
 
 inline Result owned(const GenerationSummary& s) {
-  return {s.tapped,        s.error,         s.end,           std::string(s.model),
-          std::string(s.finish_reason),     s.ttft_seconds,  s.tpot_seconds,
-          s.prompt_tokens, s.output_tokens, s.prompt_source, s.output_source,
+  return {s.tapped,
+          s.error,
+          s.end,
+          std::string(s.model),
+          std::string(s.finish_reason),
+          s.ttft_seconds,
+          s.tpot_seconds,
+          s.prompt_tokens,
+          s.output_tokens,
+          s.prompt_source,
+          s.output_source,
           s.done_marker};
 }
 
 inline Clock::time_point at(double seconds) {
-  return Clock::time_point{} + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(seconds));
+  return Clock::time_point{} +
+         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
 // Feeds `body` cut at `cuts` (ascending offsets), every piece at time 1 s, request at 0 s.

@@ -198,8 +198,9 @@ TEST_CASE("fields of the wrong type fail the template with a message, never an e
     CHECK(r.pod_template == in);
   }
   // Null metadata and annotations are only empty: injection goes ahead.
-  const Json empty = pod("metadata:\n  annotations:\nspec:\n  containers:\n  - {name: m, ports: "
-                         "[{containerPort: 9000}]}\n");
+  const Json empty =
+      pod("metadata:\n  annotations:\nspec:\n  containers:\n  - {name: m, ports: "
+          "[{containerPort: 9000}]}\n");
   CHECK(inject(empty, InjectionSettings{}).report.outcome == Outcome::injected);
 }
 
@@ -226,8 +227,8 @@ TEST_CASE("capture redirect: an init container with NET_ADMIN runs first, and on
 TEST_CASE("capture port-name: the sidecar takes over the model port's name, probes follow") {
   Json in = pod(kTriton);
   in["metadata"]["annotations"]["mlsidecar.io/capture"] = "port-name";
-  in["spec"]["containers"][0]["readinessProbe"] = Json{{"httpGet", {{"path", "/v2/health/ready"},
-                                                                    {"port", "http"}}}};
+  in["spec"]["containers"][0]["readinessProbe"] =
+      Json{{"httpGet", {{"path", "/v2/health/ready"}, {"port", "http"}}}};
   const auto r = inject(in, {});
   REQUIRE(r.report.outcome == Outcome::injected);
   CHECK(r.report.warnings.empty());
