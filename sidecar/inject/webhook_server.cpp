@@ -80,23 +80,26 @@ class Session : public std::enable_shared_from_this<Session> {
     if (path == "/healthz") {
       return respond(http::status::ok, R"({"status":"ok"})", keep_alive);
     }
-    if (path != "/mutate") {
+    // /mutate/MODE: the webhook entry a namespace's label selects chooses the capture (the
+    // AdmissionReview does not carry the namespace's labels); /mutate uses the flag's.
+    constexpr std::string_view kMutate = "/mutate";
+    if (path.substr(0, kMutate.size()) != kMutate ||
+        (path.size() > kMutate.size() && path[kMutate.size()] != '/')) {
       return respond(http::status::not_found, json_error("no such path", "not_found"), keep_alive);
     }
     if (req.method() != http::verb::post) {
       return respond(http::status::method_not_allowed, json_error("use POST", "method_not_allowed"),
                      keep_alive);
     }
-    // /mutate?capture=MODE: the webhook entry a namespace's label selects chooses the capture
-    // (the AdmissionReview does not carry the namespace's labels).
     InjectionSettings settings = options_->settings;
-    if (const auto q = target.find("?capture="); q != std::string_view::npos) {
-      settings.capture = std::string(target.substr(q + 9, target.find('&', q) - q - 9));
+    if (path.size() > kMutate.size()) {
+      settings.capture = std::string(path.substr(kMutate.size() + 1));
       if (std::find(capture_modes().begin(), capture_modes().end(), settings.capture) ==
           capture_modes().end()) {
-        return respond(http::status::bad_request,
-                       json_error("capture must be redirect, port-name or service", "bad_request"),
-                       keep_alive);
+        return respond(
+            http::status::not_found,
+            json_error("no such capture mode (redirect, port-name, service)", "not_found"),
+            keep_alive);
       }
     }
     const AdmissionAnswer answer = review_admission(req.body(), settings);

@@ -248,14 +248,14 @@ def test_the_webhook_path_chooses_the_capture(webhook, pki):
     redirected, warnings = patched("/mutate")
     assert [c["name"] for c in redirected["spec"]["initContainers"]][0] == "mlsidecar-capture"
     assert warnings == []
-    named, warnings = patched("/mutate?capture=port-name")
+    named, warnings = patched("/mutate/port-name")
     names = [c["name"] for c in named["spec"]["initContainers"]]
     assert "mlsidecar-capture" not in names
     model = named["spec"]["containers"][0]
     assert model["ports"][0]["name"] == "mlsidecar-model"
     sidecar = next(c for c in named["spec"]["initContainers"] if c["name"] == "mlsidecar")
     assert sidecar["ports"][0]["name"] == "http"
-    _, warnings = patched("/mutate?capture=service")
+    _, warnings = patched("/mutate/service")
     assert any("cannot repoint Services" in w for w in warnings), warnings
-    status, answer = post(webhook.port, review(pod), pki / "ca.crt", path="/mutate?capture=tproxy")
-    assert status == 400 and answer["code"] == "bad_request"
+    status, answer = post(webhook.port, review(pod), pki / "ca.crt", path="/mutate/tproxy")
+    assert status == 404 and answer["code"] == "not_found"
