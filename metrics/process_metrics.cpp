@@ -14,7 +14,7 @@ namespace {
 
 prometheus::MetricFamily gauge(std::string name, const char* help, double value,
                                prometheus::MetricType type = prometheus::MetricType::Gauge) {
-  prometheus::MetricFamily f{name, help, type, {}};
+  prometheus::MetricFamily f{std::move(name), help, type, {}};
   f.metric.emplace_back();
   if (type == prometheus::MetricType::Counter)
     f.metric.back().counter.value = value;

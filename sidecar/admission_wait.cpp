@@ -8,14 +8,15 @@
 namespace mlsidecar {
 
 struct AdmissionWait::State {
-  explicit State(net::Executor executor) : timer(executor) {}
+  explicit State(const net::Executor& executor) : timer(executor) {}
   net::Timer timer;
   std::uint64_t seq = 0;  // the current wait's number
   bool granted = false;
   bool cancelled = false;
 };
 
-AdmissionWait::AdmissionWait(net::Executor executor) : state_(std::make_shared<State>(executor)) {}
+AdmissionWait::AdmissionWait(const net::Executor& executor)
+    : state_(std::make_shared<State>(executor)) {}
 
 void AdmissionWait::cancel() {
   state_->cancelled = true;

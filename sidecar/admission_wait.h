@@ -24,7 +24,7 @@ class AutoscaleSignals;
 
 class AdmissionWait {
  public:
-  explicit AdmissionWait(net::Executor executor);
+  explicit AdmissionWait(const net::Executor& executor);
 
   // Failure::none with `permit` holding the slot; queue_full (shed at once), queue_timeout, or
   // client (cancel() was called while waiting). A queued wait enters and leaves the autoscaler's

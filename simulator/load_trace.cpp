@@ -42,8 +42,13 @@ LoadTrace LoadTrace::from_csv_text(const std::string& name, const std::string& t
         std::size_t used = 0;
         v.push_back(std::stod(cell, &used));
       } catch (const std::exception&) {
-        throw std::runtime_error("trace " + name + ": line " + std::to_string(line_no) +
-                                 ": not a number: '" + cell + "'");
+        throw std::runtime_error(std::string("trace ")
+                                     .append(name)
+                                     .append(": line ")
+                                     .append(std::to_string(line_no))
+                                     .append(": not a number: '")
+                                     .append(cell)
+                                     .append("'"));
       }
     }
     if (v.size() < 2 || v.size() > 3) {

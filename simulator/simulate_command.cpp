@@ -249,6 +249,7 @@ int run(const Options& o) {
       std::clamp(resolved.initial_replicas, resolved.hpa.min_replicas, resolved.hpa.max_replicas);
 
   std::vector<SimulationResult> results;
+  results.reserve(choices.size());
   for (auto c : choices) results.push_back(simulate(trace, resolved, c));
 
   std::printf(

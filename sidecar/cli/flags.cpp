@@ -103,7 +103,13 @@ std::vector<std::pair<std::size_t, Values>> read_config_file(const std::vector<F
   std::vector<std::pair<std::size_t, Values>> out;
   for (auto& [key, value] : doc.items()) {
     std::size_t flag = find_flag(specs, key);
-    if (flag == kNone) throw UsageError("--config '" + path + "': unknown setting '" + key + "'");
+    if (flag == kNone) {
+      throw UsageError(std::string("--config '")
+                           .append(path)
+                           .append("': unknown setting '")
+                           .append(key)
+                           .append("'"));
+    }
     auto text = [](const nlohmann::json& v) {
       return v.is_string() ? v.get<std::string>() : v.dump();
     };

@@ -133,12 +133,13 @@ struct Flag {
 
 namespace detail {
 template <class T>
-Flag<T> make(std::string name, FlagType type, std::string help, std::string value_name) {
+Flag<T> make(const std::string& name, FlagType type, const std::string& help,
+             const std::string& value_name) {
   Flag<T> f;
-  f.spec.name = std::move(name);
+  f.spec.name = name;
   f.spec.type = type;
-  f.spec.help = std::move(help);
-  f.spec.value_name = std::move(value_name);
+  f.spec.help = help;
+  f.spec.value_name = value_name;
   return f;
 }
 }  // namespace detail
@@ -217,10 +218,10 @@ Flag<T> endpoint_flag(std::string name, Endpoint T::*field, std::string help) {
 
 // One of `choices`, kept as written.
 template <class T>
-Flag<T> choice_flag(std::string name, std::string T::*field, std::vector<std::string> choices,
-                    std::string help) {
-  auto f = detail::make<T>(std::move(name), FlagType::choice, std::move(help), "NAME");
-  f.spec.choices = std::move(choices);
+Flag<T> choice_flag(const std::string& name, std::string T::*field,
+                    const std::vector<std::string>& choices, const std::string& help) {
+  auto f = detail::make<T>(name, FlagType::choice, help, "NAME");
+  f.spec.choices = choices;
   f.set = [field](const FlagSpec& s, T& t, const Values& v) {
     check_choice(s, v.back());
     t.*field = v.back();

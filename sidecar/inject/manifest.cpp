@@ -79,7 +79,7 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
     ref.report =
         name + ": " + std::string(outcome_name(r.report.outcome)) + " (" + r.report.reason + ")";
     for (const std::string& warning : r.report.warnings)
-      ref.report += "\n" + name + ": warning: " + warning;
+      ref.report.append("\n").append(name).append(": warning: ").append(warning);
     // Only the service capture repoints Services; redirect and port-name leave them as they are.
     if (r.report.outcome == Outcome::injected) captured_in_pod |= r.report.capture != "service";
     if (r.report.outcome == Outcome::injected && r.report.capture == "service") {

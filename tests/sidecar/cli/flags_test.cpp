@@ -48,14 +48,14 @@ cli::FlagSet<Options> make_flags(bool config_file = false) {
       });
 }
 
-Options parse(std::vector<std::string> args, cli::Environment env = {}) {
+Options parse(std::vector<std::string> args, const cli::Environment& env = {}) {
   Options out;
   args.push_back("--key=k");
   make_flags().parse(args, env, out);
   return out;
 }
 
-std::string error_of(std::vector<std::string> args, cli::Environment env = {}) {
+std::string error_of(const std::vector<std::string>& args, const cli::Environment& env = {}) {
   try {
     Options out;
     make_flags().parse(args, env, out);
