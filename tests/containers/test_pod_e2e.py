@@ -335,7 +335,8 @@ spec:
 
 def test_injected_plain_deployment_plays_and_serves(images, tmp_path):
     plain = PLAIN_DEPLOYMENT.format(name=f"mlsidecar-inject-e2e-{os.getpid()}", model=MODEL)
-    r = subprocess.run([sidecar_binary(), "inject", "-f", "-", "--native=false", "--drain-seconds", "1"], input=plain,
+    r = subprocess.run([sidecar_binary(), "inject", "-f", "-", "--native=false", "--capture=service",
+                        "--drain-seconds", "1"], input=plain,
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     doc = yaml.safe_load(r.stdout)
