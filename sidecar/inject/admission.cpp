@@ -60,7 +60,7 @@ AdmissionAnswer review_admission_unchecked(std::string_view body,
     Json pod = object;
     // Pods made by controllers have no namespace in the object yet; the request carries it.
     const std::string name = describe_object(pod);
-    InjectionResult result = inject(pod, settings);
+    InjectionResult result = inject(pod, settings, workload_name(pod));
     if (result.report.outcome == Outcome::injected) {
       const Json patch = json_patch_diff(pod, result.pod_template);
       response["patchType"] = "JSONPatch";

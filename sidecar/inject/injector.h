@@ -44,7 +44,10 @@ struct InjectionResult {
   Report report;
 };
 
-InjectionResult inject(const Json& pod_template, const InjectionSettings& settings);
+// `workload`: the name of the workload the pod template belongs to (workload_name()), for the
+// model's name when neither an annotation nor a label gives one.
+InjectionResult inject(const Json& pod_template, const InjectionSettings& settings,
+                       std::string_view workload = {});
 InjectionResult uninject(const Json& pod_template);
 
 }  // namespace mlsidecar::inject

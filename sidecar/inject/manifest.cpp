@@ -71,7 +71,9 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
       return result;
     }
     Json& tpl = object.at(*pointer);
-    InjectionResult r = direction == Direction::inject ? inject(tpl, settings) : uninject(tpl);
+    InjectionResult r = direction == Direction::inject
+                            ? inject(tpl, settings, workload_name(object))
+                            : uninject(tpl);
     if (r.report.outcome == Outcome::failed) {
       result.error = ref.where + " (" + name + "): " + r.report.reason;
       return result;

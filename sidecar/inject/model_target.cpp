@@ -90,7 +90,8 @@ std::optional<int> port_from_args(const Json& container) {
   return ambiguous ? std::nullopt : found;
 }
 
-std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl) {
+std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl,
+                                                                std::string_view workload) {
   const Json* containers = nullptr;
   if (tpl.is_object() && tpl.contains("spec") && tpl["spec"].is_object()) {
     const auto c = tpl["spec"].find("containers");
@@ -185,9 +186,12 @@ std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl)
                                   std::string(annotation::kModelPort)};
   }
 
-  target.model = annotation_of(tpl, annotation::kModel)
-                     .value_or(label_of(tpl, "app.kubernetes.io/name")
-                                   .value_or(label_of(tpl, "app").value_or(target.container_name)));
+  target.model =
+      annotation_of(tpl, annotation::kModel)
+          .value_or(label_of(tpl, "app.kubernetes.io/name")
+                        .value_or(label_of(tpl, "app")
+                                      .value_or(workload.empty() ? target.container_name
+                                                                 : std::string(workload))));
   std::string image;
   if (auto i = model.find("image"); i != model.end() && i->is_string()) image = *i;
   target.version =

@@ -20,7 +20,8 @@ struct ModelTarget {
   std::string
       port_source;  // how the port was found: annotation, containerPort, readinessProbe, args
   std::string ready_path;  // from the model's HTTP readiness probe; empty if none
-  // Annotation, else the label app.kubernetes.io/name, else the label app, else the container name.
+  // Annotation, else the label app.kubernetes.io/name, else the label app, else the owning
+  // workload's name, else the container name.
   std::string model;
   // Annotation, else the label app.kubernetes.io/version, else the image tag, else the first 12
   // hex digits of the image's digest, else "latest".
@@ -34,7 +35,10 @@ struct ModelTargetProblem {
   std::string message;
 };
 
-std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& pod_template);
+// `workload`: the owning workload's name (workload_name()), the model's name when no annotation
+// or label gives one; "" leaves the container's name as the last resort.
+std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& pod_template,
+                                                                std::string_view workload = {});
 
 // The version an image reference names: its tag ("repo:5000/x/y:1.2@sha256:..." -> "1.2"), else
 // the first 12 hex digits of its digest ("x@sha256:0123456789abcdef..." -> "0123456789ab"), else

@@ -55,4 +55,37 @@ std::string describe_object(const Json& object) {
   return out;
 }
 
+std::string workload_name(const Json& object) {
+  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object()) {
+    return {};
+  }
+  const Json& meta = object["metadata"];
+  if (const auto owners = meta.find("ownerReferences");
+      owners != meta.end() && owners->is_array()) {
+    const Json* owner = nullptr;
+    for (const auto& o : *owners) {
+      if (o.is_object() && o.value("controller", false) == true) owner = &o;
+    }
+    if (!owner && !owners->empty() && (*owners)[0].is_object()) owner = &(*owners)[0];
+    if (owner && owner->value("name", Json()).is_string()) {
+      std::string name = (*owner)["name"].get<std::string>();
+      const auto hash = label_of(object, "pod-template-hash");
+      if (owner->value("kind", Json()) == "ReplicaSet" && hash && !hash->empty() &&
+          name.size() > hash->size() + 1 && name.ends_with("-" + *hash)) {
+        name.resize(name.size() - hash->size() - 1);
+      }
+      return name;
+    }
+  }
+  if (const auto name = meta.find("name"); name != meta.end() && name->is_string()) {
+    return name->get<std::string>();
+  }
+  if (const auto gen = meta.find("generateName"); gen != meta.end() && gen->is_string()) {
+    std::string name = gen->get<std::string>();
+    if (!name.empty() && name.back() == '-') name.pop_back();
+    return name;
+  }
+  return {};
+}
+
 }  // namespace mlsidecar::inject

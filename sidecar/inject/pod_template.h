@@ -22,6 +22,12 @@ std::optional<Json::json_pointer> pod_template_pointer(std::string_view kind);
 std::optional<std::string> annotation_of(const Json& pod_template, std::string_view key);
 std::optional<std::string> label_of(const Json& pod_template, std::string_view key);
 
+// The name of the workload an object is or belongs to, for a model name that nothing else gives:
+// a Pod made by a controller is named after its owner (a ReplicaSet's pod-template-hash suffix
+// removed, so that it names the Deployment and stays the same across rollouts), else after its
+// generateName ("llama-" -> "llama"); any other object by its own name. "" when none is known.
+std::string workload_name(const Json& object);
+
 // "Kind/namespace/name" for reports and errors; parts that are missing are left out.
 std::string describe_object(const Json& object);
 

@@ -1,6 +1,7 @@
 // Finding the model's port and identity in pod templates shaped like the serving projects' own
 // examples.
 #include "sidecar/inject/model_target.h"
+#include "sidecar/inject/pod_template.h"
 #include "sidecar/inject/yaml_bridge.h"
 
 #include <catch2/catch.hpp>
@@ -85,4 +86,35 @@ TEST_CASE("an image pinned by digest is versioned by the digest, never latest") 
   CHECK(image_tag("reg.io/model:1.2@sha256:0123456789abcdef") == "1.2");
   CHECK(image_tag("reg.io:5000/model") == "latest");
   CHECK(image_tag("model:3") == "3");
+}
+
+TEST_CASE("the owning workload names the model when no annotation or label does") {
+  // A Deployment's pod as the webhook sees it: owned by a ReplicaSet whose name carries the
+  // pod-template-hash, which changes on every rollout.
+  const Json pod = tpl(R"y(
+metadata:
+  generateName: llama-7d9f8c6b5-
+  labels: {pod-template-hash: 7d9f8c6b5}
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: ReplicaSet, name: llama-7d9f8c6b5, controller: true}
+spec:
+  containers: [{name: inference-server, image: "vllm/vllm-openai:v0.6.3", ports: [{containerPort: 8000}]}]
+)y");
+  CHECK(workload_name(pod) == "llama");
+  auto found_with = [](const Json& t, std::string_view workload) {
+    auto r = find_model_target(t, workload);
+    REQUIRE(std::holds_alternative<ModelTarget>(r));
+    return std::get<ModelTarget>(r).model;
+  };
+  CHECK(found_with(pod, workload_name(pod)) == "llama");
+  CHECK(found_with(pod, "") == "inference-server");  // nothing known: the container's name
+  // A StatefulSet's pod keeps its owner's name; a bare pod its generateName or name.
+  CHECK(
+      workload_name(tpl(
+          R"y({metadata: {name: triton-0, ownerReferences: [{kind: StatefulSet, name: triton, controller: true}]}})y")) ==
+      "triton");
+  CHECK(workload_name(tpl(R"y({metadata: {generateName: scorer-}})y")) == "scorer");
+  CHECK(workload_name(tpl(R"y({metadata: {name: debug}})y")) == "debug");
+  CHECK(workload_name(tpl(R"y({kind: Deployment, metadata: {name: fraud}})y")) == "fraud");
+  CHECK(workload_name(tpl(R"y({spec: {}})y")).empty());
 }
