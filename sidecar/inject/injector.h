@@ -46,8 +46,9 @@ struct InjectionResult {
 
 // `workload`: the name of the workload the pod template belongs to (workload_name()), for the
 // model's name when neither an annotation nor a label gives one.
+// `service_port`: the port a Service of the same input sends to (the command line only).
 InjectionResult inject(const Json& pod_template, const InjectionSettings& settings,
-                       std::string_view workload = {});
+                       std::string_view workload = {}, int service_port = 0);
 InjectionResult uninject(const Json& pod_template);
 
 }  // namespace mlsidecar::inject

@@ -59,6 +59,10 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
     }
   }
 
+  std::vector<const Json*> all;
+  all.reserve(objects.size());
+  for (const ObjectRef& ref : objects) all.push_back(ref.object);
+
   std::vector<InjectedPods> injected;
   bool captured_in_pod = false;  // some pod was injected with the redirect or port-name capture
   for (ObjectRef& ref : objects) {
@@ -71,8 +75,12 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
       return result;
     }
     Json& tpl = object.at(*pointer);
+    const Json labels_before = tpl.contains("metadata") && tpl["metadata"].is_object()
+                                   ? tpl["metadata"].value("labels", Json::object())
+                                   : Json::object();
     InjectionResult r = direction == Direction::inject
-                            ? inject(tpl, settings, workload_name(object))
+                            ? inject(tpl, settings, workload_name(object),
+                                     service_target_port(all, namespace_of(object), labels_before))
                             : uninject(tpl);
     if (r.report.outcome == Outcome::failed) {
       result.error = ref.where + " (" + name + "): " + r.report.reason;

@@ -91,7 +91,8 @@ std::optional<int> port_from_args(const Json& container) {
 }
 
 std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl,
-                                                                std::string_view workload) {
+                                                                std::string_view workload,
+                                                                int service_port) {
   const Json* containers = nullptr;
   if (tpl.is_object() && tpl.contains("spec") && tpl["spec"].is_object()) {
     const auto c = tpl["spec"].find("containers");
@@ -176,6 +177,9 @@ std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl,
     if (auto from_args = port_from_args(model)) {
       target.port = *from_args;
       target.port_source = "args";
+    } else if (service_port > 0) {
+      target.port = service_port;
+      target.port_source = "Service";
     }
   }
   if (target.port == 0) {

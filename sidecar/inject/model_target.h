@@ -17,8 +17,8 @@ struct ModelTarget {
   std::string container_name;
   int port = 0;
   std::string port_name;  // name of the model's containerPort entry, if it has one
-  std::string
-      port_source;  // how the port was found: annotation, containerPort, readinessProbe, args
+  // How the port was found: annotation, containerPort, readinessProbe, args, Service.
+  std::string port_source;
   std::string ready_path;  // from the model's HTTP readiness probe; empty if none
   // Annotation, else the label app.kubernetes.io/name, else the label app, else the owning
   // workload's name, else the container name.
@@ -37,8 +37,11 @@ struct ModelTargetProblem {
 
 // `workload`: the owning workload's name (workload_name()), the model's name when no annotation
 // or label gives one; "" leaves the container's name as the last resort.
+// `service_port`: the port a Service of the same input sends to (service_target_port()), the last
+// hint for a container that declares no port; 0 when none is known.
 std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& pod_template,
-                                                                std::string_view workload = {});
+                                                                std::string_view workload = {},
+                                                                int service_port = 0);
 
 // The version an image reference names: its tag ("repo:5000/x/y:1.2@sha256:..." -> "1.2"), else
 // the first 12 hex digits of its digest ("x@sha256:0123456789abcdef..." -> "0123456789ab"), else

@@ -38,6 +38,29 @@ bool targets_model(const Json& port, const InjectedPods& pods) {
 
 }  // namespace
 
+int service_target_port(const std::vector<const Json*>& objects, const std::string& ns,
+                        const Json& labels) {
+  int found = 0;
+  for (const Json* object : objects) {
+    const Json& s = *object;
+    if (!s.is_object() || s.value("kind", Json()) != "Service" || namespace_of(s) != ns) continue;
+    if (!s.contains("spec") || !s["spec"].is_object()) continue;
+    const Json& spec = s["spec"];
+    if (!spec.contains("selector") || !selects(spec["selector"], labels)) continue;
+    if (!spec.contains("ports") || !spec["ports"].is_array()) continue;
+    for (const auto& port : spec["ports"]) {
+      if (!port.is_object()) continue;
+      const Json& target =
+          port.contains("targetPort") ? port["targetPort"] : port.value("port", Json());
+      if (!target.is_number_integer()) continue;
+      const int number = target.get<int>();
+      if (found != 0 && found != number) return 0;  // ambiguous
+      found = number;
+    }
+  }
+  return found;
+}
+
 int repoint_service(Json& service, const std::vector<InjectedPods>& injected) {
   if (!service.is_object() || annotation_of(service, annotation::kStatus)) return 0;
   if (!service.contains("spec") || !service["spec"].is_object()) return 0;

@@ -22,6 +22,13 @@ struct InjectedPods {
   std::string model_port_name;
 };
 
+// The port that the Services among `objects` send to for pods with `labels` in namespace `ns`: the
+// numeric targetPort (or port, when there is no targetPort) of the Services that select them; 0
+// when none does, or when they name several or only by port name. A last hint for a model
+// container that declares no port.
+int service_target_port(const std::vector<const Json*>& objects, const std::string& ns,
+                        const Json& labels);
+
 // Repoints matching ports of `service`; returns how many were changed (0: service untouched).
 int repoint_service(Json& service, const std::vector<InjectedPods>& injected);
 

@@ -2,6 +2,7 @@
 // examples.
 #include "sidecar/inject/model_target.h"
 #include "sidecar/inject/pod_template.h"
+#include "sidecar/inject/service_rewrite.h"
 #include "sidecar/inject/yaml_bridge.h"
 
 #include <catch2/catch.hpp>
@@ -117,4 +118,21 @@ spec:
   CHECK(workload_name(tpl(R"y({metadata: {name: debug}})y")) == "debug");
   CHECK(workload_name(tpl(R"y({kind: Deployment, metadata: {name: fraud}})y")) == "fraud");
   CHECK(workload_name(tpl(R"y({spec: {}})y")).empty());
+}
+
+TEST_CASE("a Service of the same input tells the port only when it is unambiguous") {
+  const Json labels = tpl(R"y({app: gemma-server})y");
+  const Json one = tpl(
+      R"y({kind: Service, spec: {selector: {app: gemma-server}, ports: [{port: 80, targetPort: 8000}]}})y");
+  const Json other_ns = tpl(
+      R"y({kind: Service, metadata: {namespace: b}, spec: {selector: {app: gemma-server}, ports: [{port: 9000}]}})y");
+  const Json by_name = tpl(
+      R"y({kind: Service, spec: {selector: {app: gemma-server}, ports: [{port: 80, targetPort: http}]}})y");
+  const Json second =
+      tpl(R"y({kind: Service, spec: {selector: {app: gemma-server}, ports: [{port: 9000}]}})y");
+  const Json unrelated =
+      tpl(R"y({kind: Service, spec: {selector: {app: other}, ports: [{port: 7000}]}})y");
+  CHECK(service_target_port({&one, &other_ns, &by_name, &unrelated}, "", labels) == 8000);
+  CHECK(service_target_port({&one, &second}, "", labels) == 0);  // two ports: which one?
+  CHECK(service_target_port({&by_name, &unrelated}, "", labels) == 0);
 }

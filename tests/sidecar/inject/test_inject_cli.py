@@ -170,3 +170,52 @@ def test_unusable_object_is_an_error_naming_it():
 def test_bad_usage_exits_2():
     assert run("inject").returncode == 2
     assert run("inject", "-f", "x.yaml", "--data-port", "http").returncode == 2
+
+
+# Shaped like GKE's vLLM example, trimmed to what injection reads: no containerPort, no probe; the
+# port only in the Service's numeric targetPort (and, in the second case, in the args).
+GKE_STYLE = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: vllm-gemma-deployment}
+spec:
+  selector: {matchLabels: {app: gemma-server}}
+  template:
+    metadata:
+      labels: {app: gemma-server}
+    spec:
+      containers:
+      - name: inference-server
+        image: us-docker.pkg.dev/vertex-ai/vllm-serve:20250312_0916_RC01
+        args: [%s]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: llm-service}
+spec:
+  selector: {app: gemma-server}
+  ports:
+  - {protocol: TCP, port: 8000, targetPort: 8000}
+"""
+
+
+@pytest.mark.parametrize("args,source", [
+    ('"--model=$(MODEL_ID)"', "Service"),
+    ('"--model=$(MODEL_ID)", "--port=8000"', "args"),
+])
+def test_a_model_without_a_declared_port_is_found_and_captured(args, source):
+    result = run("inject", "-f", "-", stdin=(GKE_STYLE % args).encode())
+    assert result.returncode == 0, result.stderr.decode()
+    report = result.stderr.decode()
+    assert "port 8000 (from %s)" % source in report, report
+    assert "capture redirect" in report
+    deployment, service = load_all(result.stdout)
+    spec = deployment["spec"]["template"]["spec"]
+    capture = spec["initContainers"][0]
+    assert capture["name"] == "mlsidecar-capture"
+    assert capture["args"][:3] == ["capture-init", "--model-port", "8000"]
+    sidecar = spec["initContainers"][1]
+    assert sidecar["args"][sidecar["args"].index("--model") + 1] == "gemma-server"
+    assert sidecar["args"][sidecar["args"].index("--model-version") + 1] == "20250312_0916_RC01"
+    # The Service is left as it is: the redirect captures its traffic inside the pod.
+    assert service["spec"]["ports"][0]["targetPort"] == 8000
