@@ -64,7 +64,9 @@ std::string workload_name(const Json& object) {
       owners != meta.end() && owners->is_array()) {
     const Json* owner = nullptr;
     for (const auto& o : *owners) {
-      if (o.is_object() && o.value("controller", false) == true) owner = &o;
+      if (!o.is_object()) continue;
+      const auto controller = o.find("controller");
+      if (controller != o.end() && controller->is_boolean() && controller->get<bool>()) owner = &o;
     }
     if (!owner && !owners->empty() && (*owners)[0].is_object()) owner = &(*owners)[0];
     if (owner && owner->value("name", Json()).is_string()) {

@@ -118,6 +118,11 @@ spec:
   CHECK(workload_name(tpl(R"y({metadata: {name: debug}})y")) == "debug");
   CHECK(workload_name(tpl(R"y({kind: Deployment, metadata: {name: fraud}})y")) == "fraud");
   CHECK(workload_name(tpl(R"y({spec: {}})y")).empty());
+  // A malformed owner entry (controller not a boolean) names nothing wrong and throws nothing.
+  CHECK(
+      workload_name(tpl(
+          R"y({metadata: {ownerReferences: [{kind: Job, name: nightly, controller: "yes"}]}})y")) ==
+      "nightly");
 }
 
 TEST_CASE("a Service of the same input tells the port only when it is unambiguous") {
