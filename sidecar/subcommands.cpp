@@ -3,10 +3,10 @@
 #include <cstdio>
 #include <exception>
 
-#include "metrics/drift/profile/profile_command.h"
 #include "sidecar/capture/capture_command.h"
 #include "sidecar/config.h"
 #include "sidecar/inject/commands.h"
+#include "sidecar/profile_command.h"
 #include "sidecar/sidecar.h"
 #include "simulator/simulate_command.h"
 

@@ -1,4 +1,4 @@
-#include "metrics/drift/profile/profile_command.h"
+#include "sidecar/profile_command.h"
 
 #include <cstdio>
 #include <fstream>
