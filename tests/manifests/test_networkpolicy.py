@@ -124,7 +124,7 @@ def test_policies_admit_data_from_namespace_and_admin_from_monitoring_only(kusto
         for rule in pol["spec"]["ingress"]:
             for rp in rule["ports"]:
                 assert rp["port"] in pod.ports, rp
-    assert pod.ports["http"] == (data, "TCP") and pod.ports["admin"] == (admin, "TCP")
+    assert pod.ports["http"] == (data, "TCP") and pod.ports["mlsidecar-admin"] == (admin, "TCP")
 
     client = {"app": "some-client"}
     prometheus = {"app.kubernetes.io/name": "prometheus"}
