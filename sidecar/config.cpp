@@ -110,6 +110,16 @@ std::vector<cli::Flag<Config>> flag_table() {
                   "/metrics at each scrape; empty = off"),
       duration_flag("merge-metrics-timeout", &C::merge_metrics_timeout,
                     "longest wait for the model's metrics at a scrape"),
+      string_flag("grpc-upstream", &C::grpc_upstream,
+                  "the model's gRPC port, HOST:PORT (HTTP/2 cleartext): where gRPC calls to the "
+                  "data port go; empty = none (they are answered UNAVAILABLE)")
+          .value_name("HOST:PORT"),
+      uint_flag("h2-max-streams", &C::h2_max_streams, 65535,
+                "concurrent HTTP/2 streams per client connection (SETTINGS_MAX_CONCURRENT_STREAMS)")
+          .at_least(1),
+      uint_flag("grpc-max-message-bytes", &C::grpc_max_message_bytes, UINT32_MAX,
+                "largest gRPC request message (RESOURCE_EXHAUSTED beyond)")
+          .at_least(1),
   };
 }
 
@@ -162,7 +172,10 @@ const std::vector<std::string_view>& per_pod_flags() {
                                                       "log-level",
                                                       "access-log-sample",
                                                       "merge-metrics",
-                                                      "merge-metrics-timeout"};
+                                                      "merge-metrics-timeout",
+                                                      "grpc-upstream",
+                                                      "h2-max-streams",
+                                                      "grpc-max-message-bytes"};
   return names;
 }
 
@@ -172,6 +185,16 @@ void validate_config(const Config& c) {
   }
   if (!c.ready_path.empty() && c.ready_path.front() != '/') {
     throw ConfigError("--ready-path '" + c.ready_path + "': must start with /");
+  }
+  if (!c.grpc_upstream.empty()) {
+    const std::size_t colon = c.grpc_upstream.rfind(':');
+    const std::string port =
+        colon == std::string::npos ? std::string() : c.grpc_upstream.substr(colon + 1);
+    if (colon == 0 || port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) == 0 ||
+        std::stoi(port) > 65535) {
+      throw ConfigError("--grpc-upstream '" + c.grpc_upstream + "': expected HOST:PORT");
+    }
   }
   if (!c.merge_metrics.empty() && !parse_metrics_url(c.merge_metrics)) {
     throw ConfigError("--merge-metrics '" + c.merge_metrics +
@@ -189,6 +212,18 @@ ParseResult parse_config(const std::vector<std::string>& args,
   validate_config(result.config);
   result.config.queue_depth = queue_depth_of(result.config);
   return result;
+}
+
+std::optional<Endpoint> grpc_upstream_of(const Config& config) {
+  if (config.grpc_upstream.empty()) return std::nullopt;
+  const std::size_t colon = config.grpc_upstream.rfind(':');
+  Endpoint e;
+  e.host = config.grpc_upstream.substr(0, colon);
+  if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']') {
+    e.host = e.host.substr(1, e.host.size() - 2);
+  }
+  e.port = static_cast<std::uint16_t>(std::stoi(config.grpc_upstream.substr(colon + 1)));
+  return e;
 }
 
 std::string config_help() { return serve_flags().help(); }

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "sidecar/grpc_upstream.h"
 #include "sidecar/http_rules.h"
 #include "sidecar/linger.h"
 #include "sidecar/log.h"
@@ -46,7 +47,7 @@ std::size_t connection_cap(std::size_t max_connections) {
 }  // namespace
 
 IoThread::IoThread(std::size_t index, SidecarState& state, const RequestChain& chain,
-                   tcp::endpoint upstream)
+                   tcp::endpoint upstream, std::optional<tcp::endpoint> grpc_upstream)
     : index_(index),
       state_(state),
       chain_(chain),
@@ -56,6 +57,9 @@ IoThread::IoThread(std::size_t index, SidecarState& state, const RequestChain& c
       pool_(io_.get_executor(), state.config, std::move(upstream)),
       metrics_(chain.metrics().shard(index)),
       connection_cap_(connection_cap(state.config.max_connections)) {
+  if (grpc_upstream) {
+    grpc_ = std::make_shared<GrpcUpstream>(io_.get_executor(), *grpc_upstream, state.config);
+  }
   if (index == 0 && connection_cap_ < state.config.max_connections) {
     log_event(LogLevel::info, "connections_capped_by_fd_limit",
               {{"max_connections", std::to_string(connection_cap_)}});
@@ -153,6 +157,7 @@ void IoThread::tick() {
       c = next;
     }
     pool_.sweep(now);
+    if (grpc_) grpc_->tick(now);
     tick();
   });
 }

@@ -32,6 +32,8 @@
 
 namespace mlsidecar {
 
+class GrpcUpstream;
+
 // A client connection as its thread sees it: linked into the thread's list for deadlines and
 // shutdown.
 class ConnectionBase {
@@ -51,7 +53,8 @@ class ConnectionBase {
 class IoThread {
  public:
   IoThread(std::size_t index, SidecarState& state, const RequestChain& chain,
-           boost::asio::ip::tcp::endpoint upstream);
+           boost::asio::ip::tcp::endpoint upstream,
+           std::optional<boost::asio::ip::tcp::endpoint> grpc_upstream = std::nullopt);
   ~IoThread();
 
   // Binds the data port (SO_REUSEPORT); returns the bound endpoint (port 0 resolved).
@@ -66,6 +69,9 @@ class IoThread {
   SidecarState& state() { return state_; }
   const RequestChain& chain() const { return chain_; }
   UpstreamPool& pool() { return pool_; }
+  // The model's gRPC port; null without --grpc-upstream. Sessions hold a reference, so it lives
+  // as long as the last of their coroutines (which the io_context may destroy after this).
+  const std::shared_ptr<GrpcUpstream>& grpc_upstream() { return grpc_; }
   metrics::RequestMetrics::Shard& metrics() { return metrics_; }
 
   void link(ConnectionBase* c);
@@ -85,6 +91,7 @@ class IoThread {
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer backoff_timer_;
   UpstreamPool pool_;
+  std::shared_ptr<GrpcUpstream> grpc_;
   metrics::RequestMetrics::Shard& metrics_;
   ConnectionBase* connections_ = nullptr;
   std::size_t connection_cap_;  // --max-connections, lowered to what the fd limit allows

@@ -148,6 +148,8 @@ int serve(const Config& given) {
   raise_fd_limit();
 
   const tcp::endpoint upstream = resolve(config.upstream, "upstream");
+  std::optional<tcp::endpoint> grpc_upstream;
+  if (const auto grpc = grpc_upstream_of(config)) grpc_upstream = resolve(*grpc, "gRPC upstream");
   const tcp::endpoint listen_at = resolve(config.listen, "listen");
   const tcp::endpoint admin_at = resolve(config.admin, "admin");
 
@@ -171,7 +173,7 @@ int serve(const Config& given) {
   tcp::endpoint admin_bound;
   try {
     for (unsigned i = 0; i < config.threads; ++i) {
-      threads.push_back(std::make_unique<IoThread>(i, state, chain, upstream));
+      threads.push_back(std::make_unique<IoThread>(i, state, chain, upstream, grpc_upstream));
       bound = threads.back()->listen(bound);  // port 0: the others join the first one's port
     }
     admin_bound = admin.start(admin_at);
