@@ -20,6 +20,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -57,7 +58,8 @@ class IoThread {
            std::optional<boost::asio::ip::tcp::endpoint> grpc_upstream = std::nullopt);
   ~IoThread();
 
-  // Binds the data port (SO_REUSEPORT); returns the bound endpoint (port 0 resolved).
+  // Binds a data port (SO_REUSEPORT); returns the bound endpoint (port 0 resolved). Called once
+  // for --listen and once more for --grpc-listen: both serve alike.
   boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& at);
   void start();
   void stop_accepting();
@@ -78,7 +80,12 @@ class IoThread {
   void unlink(ConnectionBase* c);
 
  private:
-  void accept_next();
+  struct Listener {
+    explicit Listener(boost::asio::io_context& io) : acceptor(io) {}
+    net::Acceptor acceptor;
+    bool waiting = false;  // an accept is pending
+  };
+  void accept_next(Listener& listener);
   void back_off();
   void refuse(net::Socket socket);
   void tick();
@@ -87,7 +94,7 @@ class IoThread {
   SidecarState& state_;
   const RequestChain& chain_;
   boost::asio::io_context io_{1};
-  net::Acceptor acceptor_;
+  std::deque<Listener> listeners_;
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer backoff_timer_;
   UpstreamPool pool_;

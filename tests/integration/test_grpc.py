@@ -344,3 +344,42 @@ def test_rapid_reset_closes_the_connection_and_others_are_served(sidecar):
         c.close()
     with channel(sidecar.port) as ch:
         assert shapes_grpc.ShapesStub(ch).Unary(shapes.Chunk(seq=9), timeout=10).seq == 9
+
+
+def test_grpc_listen_is_a_second_data_port(grpc_model, http_model):
+    """--grpc-listen: what port-name capture gives the model's gRPC port name; it serves gRPC
+    and HTTP/1.1 as the data port does."""
+    second = free_port()
+    with start_sidecar(http_model.port, "--grpc-upstream", f"127.0.0.1:{grpc_model.port}",
+                       "--grpc-listen", f"127.0.0.1:{second}", threads=2) as sc:
+        with channel(second) as ch:
+            assert shapes_grpc.ShapesStub(ch).Unary(shapes.Chunk(seq=5), timeout=10).seq == 5
+        status, _, body = http_request(second, "POST", "/echo", b"hi")
+        assert status == 200 and body == b"hi"
+        assert grpc_calls(sc, grpc_method="Unary", grpc_code="OK") == 1
+
+
+@pytest.mark.parametrize("kind", ["health", "v2"])
+def test_readiness_of_a_grpc_only_model(http_model, kind):
+    """--ready-grpc: /readyz follows the model's gRPC health (or V2 ServerReady) answer."""
+    with GrpcModel() as model:
+        dead_http = free_port()  # the model has no HTTP port at all
+        with start_sidecar(dead_http, "--grpc-upstream", f"127.0.0.1:{model.port}",
+                           "--ready-grpc", kind, "--ready-grpc-service", "inference" if kind == "health" else "",
+                           "--ready-interval", "200ms") as sc:
+            readyz = lambda: http_request(sc.admin_port, "GET", "/readyz")[0]  # noqa: E731
+            wait_for(lambda: readyz() == 200, timeout=10, what="ready")
+            with channel(model.port) as ch:
+                shapes_grpc.ShapesStub(ch).SetReady(shapes.ReadyRequest(ready=False), timeout=10)
+            wait_for(lambda: readyz() == 503, timeout=10, what="not ready")
+            with channel(model.port) as ch:
+                shapes_grpc.ShapesStub(ch).SetReady(shapes.ReadyRequest(ready=True), timeout=10)
+            wait_for(lambda: readyz() == 200, timeout=10, what="ready again")
+
+
+def test_ready_grpc_without_grpc_upstream_is_a_usage_error(http_model):
+    import subprocess
+    from procs import sidecar_binary
+    out = subprocess.run([sidecar_binary(), "serve", "--ready-grpc", "health"], capture_output=True,
+                         text=True, timeout=10)
+    assert out.returncode == 2 and "--ready-grpc health needs --grpc-upstream" in out.stderr

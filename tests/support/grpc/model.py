@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """A gRPC model stand-in: the V2 inference service (ServerLive, ServerReady, ModelReady, metadata,
-ModelInfer, Triton's ModelStreamInfer) and the test service `mlsidecar.test.Shapes`, on
+ModelInfer, Triton's ModelStreamInfer), grpc.health.v1's Check, and the test service
+`mlsidecar.test.Shapes` (SetReady flips what ServerReady and Check answer), on
 127.0.0.1 (or --host) over HTTP/2 cleartext, with grpcio.
 
   model.py --port N [--host H] [--model NAME] [--version V]
@@ -33,7 +34,7 @@ def load_stubs():
     directory and imports them."""
     out = tempfile.mkdtemp(prefix="mlsidecar-grpc-")
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", HERE, f"--python_out={out}",
-                    f"--grpc_python_out={out}", "grpc_predict_v2.proto", "shapes.proto"],
+                    f"--grpc_python_out={out}", "grpc_predict_v2.proto", "shapes.proto", "health.proto"],
                    check=True, cwd=HERE)
     sys.path.insert(0, out)
     import grpc_predict_v2_pb2 as v2  # noqa: E402
@@ -41,6 +42,14 @@ def load_stubs():
     import shapes_pb2 as shapes  # noqa: E402
     import shapes_pb2_grpc as shapes_grpc  # noqa: E402
     return v2, v2_grpc, shapes, shapes_grpc
+
+
+def load_health_stubs():
+    """grpc.health.v1's modules (load_stubs() generates them too)."""
+    load_stubs()
+    import health_pb2  # noqa: E402
+    import health_pb2_grpc  # noqa: E402
+    return health_pb2, health_pb2_grpc
 
 
 def steer(context):
@@ -71,6 +80,8 @@ def main():
     ap.add_argument("--version", default="1")
     args = ap.parse_args()
     v2, v2_grpc, shapes, shapes_grpc = load_stubs()
+    health, health_grpc = load_health_stubs()
+    ready = {"value": True}
     cancelled = collections.Counter()
     lock = threading.Lock()
 
@@ -88,7 +99,7 @@ def main():
 
         def ServerReady(self, request, context):
             steer(context)
-            return v2.ServerReadyResponse(ready=True)
+            return v2.ServerReadyResponse(ready=ready["value"])
 
         def ModelReady(self, request, context):
             return v2.ModelReadyResponse(ready=request.name in ("", args.model))
@@ -153,11 +164,24 @@ def main():
             with lock:
                 return shapes.StatsReply(cancelled=dict(cancelled))
 
+        def SetReady(self, request, context):
+            ready["value"] = request.ready
+            return shapes.Empty()
+
+    class Health(health_grpc.HealthServicer):
+        def Check(self, request, context):
+            if request.service not in ("", "inference"):
+                context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
+            status = (health.HealthCheckResponse.SERVING if ready["value"]
+                      else health.HealthCheckResponse.NOT_SERVING)
+            return health.HealthCheckResponse(status=status)
+
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=64),
                          options=[("grpc.max_receive_message_length", 64 << 20),
                                   ("grpc.max_send_message_length", 64 << 20)])
     v2_grpc.add_GRPCInferenceServiceServicer_to_server(Inference(), server)
     shapes_grpc.add_ShapesServicer_to_server(Shapes(), server)
+    health_grpc.add_HealthServicer_to_server(Health(), server)
     port = server.add_insecure_port(f"{args.host}:{args.port}")
     server.start()
     print(f"listening on {args.host}:{port}", flush=True)
