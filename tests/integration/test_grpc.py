@@ -383,3 +383,27 @@ def test_ready_grpc_without_grpc_upstream_is_a_usage_error(http_model):
     out = subprocess.run([sidecar_binary(), "serve", "--ready-grpc", "health"], capture_output=True,
                          text=True, timeout=10)
     assert out.returncode == 2 and "--ready-grpc health needs --grpc-upstream" in out.stderr
+
+
+def test_grpc_js_client_every_shape(sidecar):
+    """gRPC's official Node.js client (@grpc/grpc-js, npm) through the sidecar."""
+    import os
+    import subprocess
+    here = os.path.dirname(os.path.abspath(__file__))
+    with channel(sidecar.port) as ch:
+        before = cancelled_at_model(shapes_grpc.ShapesStub(ch), "ServerStream")
+    out = subprocess.run(["node", os.path.join(here, "node", "grpc_client.mjs"), f"127.0.0.1:{sidecar.port}"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["unary"] == {"code": 0, "sum": 4, "model": "resnet", "echo": "from-node", "echo_bin": "000102feff",
+                          "trailer": "from-node", "trailer_bin": "000102feff"}
+    assert r["error"] == {"code": grpc.StatusCode.PERMISSION_DENIED.value[0], "details": "no access"}
+    assert r["deadline"]["code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+    assert r["server_stream"] == {"code": 0, "seqs": list(range(30))}
+    assert r["client_stream"] == {"code": 0, "count": 25, "bytes": 1_000_000}
+    assert r["bidi"] == {"code": 0, "seqs": list(range(15))}
+    assert r["cancel"]["code"] == grpc.StatusCode.CANCELLED.value[0]
+    with channel(sidecar.port) as ch:
+        wait_for(lambda: cancelled_at_model(shapes_grpc.ShapesStub(ch), "ServerStream") > before,
+                 timeout=10, what="the model sees grpc-js's cancel")
