@@ -175,11 +175,16 @@ bool is_idempotent(http::verb method) {
   }
 }
 
+std::string json_error_body(std::string_view code, std::string_view message) {
+  std::string body = nlohmann::json{{"error", message}, {"code", code}}.dump();
+  body += '\n';
+  return body;
+}
+
 std::string json_error_response(unsigned status, std::string_view code, std::string_view message,
                                 bool keep_alive, std::string_view request_id,
                                 std::string_view extra_headers) {
-  std::string body = nlohmann::json{{"error", message}, {"code", code}}.dump();
-  body += '\n';
+  const std::string body = json_error_body(code, message);
   std::string out;
   out.reserve(256 + body.size());
   out += "HTTP/1.1 ";

@@ -39,7 +39,10 @@ bool is_connection_error(const boost::system::error_code& ec);
 // the connection was closed under it), so there is nothing to answer or count.
 Failure head_failure(const boost::system::error_code& ec, bool timed_out);
 
-// A complete HTTP/1.1 response with a JSON body {"error": message, "code": code}.
+// The JSON body of an error answer: {"error": message, "code": code} and a newline.
+std::string json_error_body(std::string_view code, std::string_view message);
+
+// A complete HTTP/1.1 response with that JSON body.
 std::string json_error_response(unsigned status, std::string_view code, std::string_view message,
                                 bool keep_alive, std::string_view request_id,
                                 std::string_view extra_headers = {});

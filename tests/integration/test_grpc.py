@@ -180,6 +180,16 @@ class RawH2:
             self.flush()
         return True
 
+    def pump(self):
+        """Reads once and takes in what came."""
+        data = self.sock.recv(65536)
+        assert data, f"connection closed; events so far: {self.events}"
+        for ev in self.conn.receive_data(data):
+            self.events.append(ev)
+            if isinstance(ev, h2.events.DataReceived):
+                self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        self.flush()
+
     def headers_of(self, stream_id):
         return [dict((k.decode(), v.decode()) for k, v in ev.headers) for ev in self.events
                 if isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived))
@@ -249,18 +259,59 @@ def test_http1_on_the_same_port_is_unchanged(sidecar, http_model):
         assert len(list(call)) == 4
 
 
-def test_http2_without_grpc_gets_a_clear_answer(sidecar):
-    c = RawH2(sidecar.port)
+def h2_exchange(port, headers, body=None, chunks=1):
+    """One HTTP/2 request with python3-h2: (status, response headers, body)."""
+    c = RawH2(port)
     try:
-        c.conn.send_headers(1, [(":method", "GET"), (":scheme", "http"), (":authority", "model"),
-                                (":path", "/v2/health/ready")], end_stream=True)
-        c.flush()
-        c.read_until(lambda: c.ended(1))
-        assert c.headers_of(1)[0][":status"] == "505"
-        body = b"".join(ev.data for ev in c.events if isinstance(ev, h2.events.DataReceived))
-        assert json.loads(body)["code"] == "h2_not_grpc"
+        c.conn.send_headers(1, headers, end_stream=body is None)
+        if body is not None:
+            step, sent = max(1, len(body) // chunks), 0
+            while sent < len(body):
+                room = min(c.conn.local_flow_control_window(1), c.conn.max_outbound_frame_size, step)
+                if room <= 0:
+                    c.pump()  # wait for a WINDOW_UPDATE
+                    continue
+                piece = body[sent:sent + room]
+                sent += len(piece)
+                c.conn.send_data(1, piece, end_stream=sent >= len(body))
+                c.flush()
+        c.read_until(lambda: c.ended(1), timeout=20)
+        head = c.headers_of(1)[0]
+        data = b"".join(ev.data for ev in c.events if isinstance(ev, h2.events.DataReceived))
+        return int(head[":status"]), head, data
     finally:
         c.close()
+
+
+def req(method, path, *extra):
+    return [(":method", method), (":scheme", "http"), (":authority", "model"), (":path", path), *extra]
+
+
+def test_http2_requests_that_are_not_grpc_go_to_the_http_port(sidecar):
+    """Not gRPC: relayed to --upstream as HTTP/1.1, the answer back as HTTP/2."""
+    from procs import expected_bytes
+    status, head, body = h2_exchange(sidecar.port, req("GET", "/bytes?n=300000"))
+    assert status == 200 and body == expected_bytes(300000)
+    assert "connection" not in head and "transfer-encoding" not in head
+    # A body without a length goes chunked; with one, as it is; both arrive whole.
+    payload = bytes(range(256)) * 1000
+    status, head, body = h2_exchange(sidecar.port, req("POST", "/echo", ("content-type", "application/x-test")),
+                                     payload, chunks=7)
+    assert status == 200 and body == payload
+    assert head["content-type"] == "application/x-test"
+    status, _, body = h2_exchange(sidecar.port, req("POST", "/echo", ("content-length", "5")), b"hello")
+    assert status == 200 and body == b"hello"
+    status, _, body = h2_exchange(sidecar.port, req("HEAD", "/bytes?n=1000"))
+    assert status == 200 and body == b""
+    m = sidecar.scrape_settled()
+    assert metric_sum(m, "mlsidecar_requests_total", route="other", code="2xx") >= 4
+
+
+def test_http2_request_to_a_model_that_is_down_is_a_json_502(grpc_model):
+    with start_sidecar(free_port(), "--grpc-upstream", f"127.0.0.1:{grpc_model.port}") as sc:
+        status, head, body = h2_exchange(sc.port, req("GET", "/v2/health/ready"))
+        assert status == 502 and head["content-type"] == "application/json"
+        assert json.loads(body)["code"] == "upstream_unreachable"
 
 
 def test_calls_are_in_the_request_metrics_by_route(sidecar):

@@ -138,12 +138,20 @@ def main():
 
         def ServerStream(self, request, context):
             steer(context)
-            for i in range(request.count):
-                if cancelled_by_client(context, "ServerStream"):
-                    return
-                yield shapes.Chunk(seq=i, data=bytes([i % 251]) * request.size)
-                if request.interval_ms:
-                    time.sleep(request.interval_ms / 1000)
+            finished = False
+            try:
+                for i in range(request.count):
+                    if not context.is_active():
+                        return
+                    yield shapes.Chunk(seq=i, data=bytes([i % 251]) * request.size)
+                    if request.interval_ms:
+                        time.sleep(request.interval_ms / 1000)
+                finished = True
+            finally:
+                # grpcio closes the generator of a cancelled call at its yield: counted here.
+                if not finished:
+                    with lock:
+                        cancelled["ServerStream"] += 1
 
         def ClientStream(self, request_iterator, context):
             steer(context)
