@@ -45,6 +45,7 @@ constexpr Command kCommands[] = {
     {"inject", inject::run_inject_command},
     {"uninject", inject::run_uninject_command},
     {"webhook", inject::run_webhook_command},
+    {"autoscale", inject::run_autoscale_command},
     {"capture-init", capture::run_capture_init_command},
     {"version", run_version},
 };

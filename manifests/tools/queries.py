@@ -9,7 +9,7 @@ Each line: {"source", "expr", "records", "instant", "external"}:
   records   the recording rule's name, for rules that record
   external  the query needs metrics from outside mlsidecar (kube-state-metrics)
 Sources: manifests/rules/mlsidecar.rules.yaml, the Grafana dashboard, the prometheus-adapter
-rules and the KEDA ScaledObject (from a rendered overlay, or from the keda overlay's source).
+rules and the KEDA ScaledObject (from a rendered overlay, or the keda overlay rendered with kubectl).
 """
 import argparse
 import json
@@ -57,7 +57,8 @@ def adapter_queries(namespace):
         metric = rule["name"]["as"]
         yield {"source": f"prometheus-adapter/{metric}/seriesQuery", "expr": rule["seriesQuery"],
                "records": None, "instant": True, "external": False}
-        expr = (rule["metricsQuery"].replace("<<.Series>>", metric)
+        series = rule["seriesQuery"].split("{", 1)[0].strip()
+        expr = (rule["metricsQuery"].replace("<<.Series>>", series)
                 .replace("<<.LabelMatchers>>", f'namespace=~"{namespace}",pod=~".+"')
                 .replace("<<.GroupBy>>", "pod"))
         yield {"source": f"prometheus-adapter/{metric}/metricsQuery", "expr": expr, "records": None,
@@ -65,7 +66,14 @@ def adapter_queries(namespace):
 
 
 def keda_queries(rendered=None):
-    docs = list(yaml.safe_load_all(pathlib.Path(rendered).read_text() if rendered else KEDA.read_text()))
+    """From a rendered overlay, or else the keda overlay rendered here (its query is filled in by
+    kustomize replacements)."""
+    if rendered:
+        text = pathlib.Path(rendered).read_text()
+    else:
+        text = subprocess.run(["kubectl", "kustomize", str(KEDA.parent)], check=True,
+                              capture_output=True, text=True).stdout
+    docs = list(yaml.safe_load_all(text))
     for doc in docs:
         if not doc or doc.get("kind") != "ScaledObject":
             continue

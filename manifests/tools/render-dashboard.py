@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Renders mlsidecar's Grafana dashboard (manifests/base/grafana/mlsidecar-dashboard.json).
+"""Renders mlsidecar's Grafana dashboard (manifests/monitoring/grafana/mlsidecar-dashboard.json).
 
 The dashboard is written here as a compact list of rows and panels, and expanded into
 provisioning-ready Grafana JSON (schemaVersion 39, datasource chosen by a variable, fixed uid).
@@ -15,7 +15,7 @@ import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-OUT = ROOT / "manifests" / "base" / "grafana" / "mlsidecar-dashboard.json"
+OUT = ROOT / "manifests" / "monitoring" / "grafana" / "mlsidecar-dashboard.json"
 VERSION = "0.1.0"
 
 DS = {"type": "prometheus", "uid": "${datasource}"}

@@ -3,7 +3,7 @@
 
 Reads manifests/alert-policy.yaml (every threshold lives there) and writes
   manifests/rules/mlsidecar.rules.yaml   a plain Prometheus rule file
-  manifests/base/prometheusrule.yaml     the same groups in a prometheus-operator PrometheusRule
+  manifests/monitoring/prometheusrule.yaml the same groups in a prometheus-operator PrometheusRule
 With --check it writes nothing and exits 1 when either file differs from what it would write.
 
 Rule names follow Prometheus' level:metric:operations convention. Every alert carries a
@@ -20,7 +20,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 POLICY = ROOT / "manifests" / "alert-policy.yaml"
 RULE_FILE = ROOT / "manifests" / "rules" / "mlsidecar.rules.yaml"
-PROMETHEUS_RULE = ROOT / "manifests" / "base" / "prometheusrule.yaml"
+PROMETHEUS_RULE = ROOT / "manifests" / "monitoring" / "prometheusrule.yaml"
 
 # Alert name -> heading of its section in docs/runbook.md (one section may serve several alerts).
 RUNBOOK_SECTIONS = {}

@@ -24,6 +24,11 @@ inline constexpr std::string_view kMemoryLimit = "mlsidecar.io/memory-limit";
 inline constexpr std::string_view kImage = "mlsidecar.io/image";
 inline constexpr std::string_view kCapture = "mlsidecar.io/capture";  // redirect|port-name|service
 inline constexpr std::string_view kStatus = "mlsidecar.io/status";    // written by injection
+// Written by injection for monitoring: the label the shipped PodMonitor selects injected pods by
+// (in every namespace), and the workload's app name, which its relabeling copies into `app`
+// when the pod has neither an app.kubernetes.io/name nor an app label.
+inline constexpr std::string_view kInjectedLabel = "mlsidecar.io/injected";  // "true"
+inline constexpr std::string_view kApp = "mlsidecar.io/app";
 
 inline constexpr std::string_view kDefaultContainer = "kubectl.kubernetes.io/default-container";
 inline constexpr std::string_view kPrometheusScrape = "prometheus.io/scrape";

@@ -21,4 +21,8 @@ int run_uninject_command(const std::vector<std::string>& args, const cli::Enviro
 // POST /mutate (admission.k8s.io/v1 AdmissionReview) and GET /healthz over HTTPS until SIGTERM.
 int run_webhook_command(const std::vector<std::string>& args, const cli::Environment& env);
 
+// mlsidecar autoscale -f FILE|DIR|- --via keda|hpa-adapter [flags]: a KEDA ScaledObject or an HPA
+// per workload to stdout, one report line per workload to stderr.
+int run_autoscale_command(const std::vector<std::string>& args, const cli::Environment& env);
+
 }  // namespace mlsidecar::inject

@@ -1,14 +1,9 @@
 // `mlsidecar inject` and `mlsidecar uninject`: files in, YAML out. See commands.h.
-#include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <iterator>
-#include <stdexcept>
 
 #include "sidecar/config.h"
 #include "sidecar/inject/commands.h"
+#include "sidecar/inject/input_files.h"
 #include "sidecar/inject/manifest.h"
 #include "sidecar/inject/settings.h"
 
@@ -19,28 +14,6 @@ struct InjectOptions {
   InjectionSettings settings;
   std::vector<std::string> files;
 };
-
-// One manifest file as read: its name for messages, and its text.
-struct Input {
-  std::string name;
-  std::string text;
-};
-
-// A failure to read or transform: one line, exit code 1.
-struct InputError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-cli::Flag<InjectOptions> filename_flag() {
-  return cli::list_flag("filename", &InjectOptions::files,
-                        "manifest (multi-document YAML, JSON or kind: List); a directory gives "
-                        "its .yaml, .yml and .json files in name order (not its subdirectories); "
-                        "- is stdin")
-      .short_name('f')
-      .value_name("FILE|DIR|-")
-      .no_env()
-      .required();
-}
 
 // The per-pod annotations, for the help text: each is the serve flag of the same name.
 std::string per_pod_annotations() {
@@ -69,7 +42,8 @@ const cli::FlagSet<InjectOptions>& inject_flags() {
                          "them to stdout,\none report line per object to stderr. Injecting twice "
                          "changes nothing." +
                          per_pod_annotations()},
-      cli::join({filename_flag()}, cli::nested(&InjectOptions::settings, settings_flags())));
+      cli::join({filename_flag(&InjectOptions::files)},
+                cli::nested(&InjectOptions::settings, settings_flags())));
   return flags;
 }
 
@@ -79,50 +53,8 @@ const cli::FlagSet<InjectOptions>& uninject_flags() {
                        .usage = "usage: mlsidecar uninject -f FILE|DIR|- [-f ...]",
                        .description = "Writes the manifests as they were before `mlsidecar "
                                       "inject` to stdout."},
-      {filename_flag()});
+      {filename_flag(&InjectOptions::files)});
   return flags;
-}
-
-std::string read_stream(std::istream& in, const std::string& name) {
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw InputError("cannot read " + name);
-  return text;
-}
-
-void read_file_into(std::vector<Input>& inputs, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("cannot read " + path);
-  inputs.push_back({path, read_stream(in, path)});
-}
-
-bool is_manifest_file(const std::filesystem::directory_entry& entry) {
-  const std::string ext = entry.path().extension().string();
-  return entry.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json");
-}
-
-// Each -f in order; a directory's manifest files sorted by name, as kubectl reads them.
-std::vector<Input> read_inputs(const std::vector<std::string>& files) {
-  std::vector<Input> inputs;
-  for (const std::string& file : files) {
-    if (file == "-") {
-      inputs.push_back({"stdin", read_stream(std::cin, "stdin")});
-      continue;
-    }
-    std::error_code ec;
-    if (std::filesystem::is_directory(file, ec)) {
-      std::vector<std::string> paths;
-      for (const auto& entry : std::filesystem::directory_iterator(file, ec)) {
-        if (is_manifest_file(entry)) paths.push_back(entry.path().string());
-      }
-      if (ec) throw InputError("cannot read the directory " + file);
-      if (paths.empty()) throw InputError(file + ": no .yaml, .yml or .json file in the directory");
-      std::sort(paths.begin(), paths.end());
-      for (const auto& path : paths) read_file_into(inputs, path);
-      continue;
-    }
-    read_file_into(inputs, file);
-  }
-  return inputs;
 }
 
 int run(const InjectOptions& options, Direction direction, const char* command) {

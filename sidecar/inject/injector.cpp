@@ -184,9 +184,11 @@ std::optional<std::string> shape_problem(const Json& tpl) {
     const Json& metadata = tpl["metadata"];
     if (!metadata.is_object() && !metadata.is_null())
       return "pod template metadata is not a mapping";
-    if (metadata.is_object() && metadata.contains("annotations") &&
-        !metadata["annotations"].is_object() && !metadata["annotations"].is_null()) {
-      return "pod template annotations are not a mapping";
+    for (const char* map : {"annotations", "labels"}) {
+      if (metadata.is_object() && metadata.contains(map) && !metadata[map].is_object() &&
+          !metadata[map].is_null()) {
+        return std::string("pod template ") + map + " are not a mapping";
+      }
     }
   }
   for (const char* list : {"containers", "initContainers", "volumes"}) {
@@ -273,6 +275,9 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
   if (!annotation_of(out, annotation::kDefaultContainer)) {
     log.set(out, annotation_pointer(annotation::kDefaultContainer), plan.model.container_name);
   }
+  log.set(out, Json::json_pointer("/metadata/labels") / std::string(annotation::kInjectedLabel),
+          "true");
+  log.set(out, annotation_pointer(annotation::kApp), plan.model.app);
   log.set(out, annotation_pointer(annotation::kPrometheusScrape), "true");
   log.set(out, annotation_pointer(annotation::kPrometheusPort), std::to_string(plan.admin_port));
   log.set(out, annotation_pointer(annotation::kPrometheusPath), "/metrics");

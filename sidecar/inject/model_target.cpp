@@ -190,12 +190,11 @@ std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl,
                                   std::string(annotation::kModelPort)};
   }
 
-  target.model =
-      annotation_of(tpl, annotation::kModel)
-          .value_or(label_of(tpl, "app.kubernetes.io/name")
-                        .value_or(label_of(tpl, "app")
-                                      .value_or(workload.empty() ? target.container_name
-                                                                 : std::string(workload))));
+  target.app = label_of(tpl, "app.kubernetes.io/name")
+                   .value_or(label_of(tpl, "app")
+                                 .value_or(workload.empty() ? target.container_name
+                                                            : std::string(workload)));
+  target.model = annotation_of(tpl, annotation::kModel).value_or(target.app);
   std::string image;
   if (auto i = model.find("image"); i != model.end() && i->is_string()) image = *i;
   target.version =

@@ -20,8 +20,10 @@ struct ModelTarget {
   // How the port was found: annotation, containerPort, readinessProbe, args, Service.
   std::string port_source;
   std::string ready_path;  // from the model's HTTP readiness probe; empty if none
-  // Annotation, else the label app.kubernetes.io/name, else the label app, else the owning
-  // workload's name, else the container name.
+  // The workload's app name, which monitoring groups by: the label app.kubernetes.io/name, else
+  // the label app, else the owning workload's name, else the container name.
+  std::string app;
+  // Annotation, else `app`.
   std::string model;
   // Annotation, else the label app.kubernetes.io/version, else the image tag, else the first 12
   // hex digits of the image's digest, else "latest".

@@ -138,7 +138,7 @@ def pod(images, tmp_path_factory):
     doc = docs[0]
     doc["metadata"]["name"] = f"mlsidecar-e2e-{os.getpid()}"
     data_port, admin_port = free_port(), free_port()
-    publish(doc, {"http": data_port, "admin": admin_port})
+    publish(doc, {"http": data_port, "mlsidecar-admin": admin_port})
     for c in doc["spec"]["template"]["spec"]["containers"]:
         for e in c.get("env", []):
             if e["name"] == "MLSIDECAR_DRAIN_SECONDS":

@@ -118,7 +118,7 @@ def test_metric_names_reject_unparsable_query(tools):
 def test_stale_generated_rules_are_detected(tmp_path):
     copy = tmp_path / "repo"
     for sub in ("manifests/alert-policy.yaml", "manifests/tools/render-rules.py",
-                "manifests/rules/mlsidecar.rules.yaml", "manifests/base/prometheusrule.yaml"):
+                "manifests/rules/mlsidecar.rules.yaml", "manifests/monitoring/prometheusrule.yaml"):
         (copy / sub).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / sub, copy / sub)
     script = copy / "manifests/tools/render-rules.py"

@@ -5,6 +5,7 @@ pod are then evaluated by a small, independent reading of the NetworkPolicy rule
 any ingress policy admits a connection only when some rule of one of them matches its source and
 port; named ports resolve through the pod's container ports) for the connections a user cares about.
 """
+import json
 import os
 import pathlib
 import subprocess
@@ -124,7 +125,7 @@ def test_policies_admit_data_from_namespace_and_admin_from_monitoring_only(kusto
         for rule in pol["spec"]["ingress"]:
             for rp in rule["ports"]:
                 assert rp["port"] in pod.ports, rp
-    assert pod.ports["http"] == (data, "TCP") and pod.ports["admin"] == (admin, "TCP")
+    assert pod.ports["http"] == (data, "TCP") and pod.ports["mlsidecar-admin"] == (admin, "TCP")
 
     client = {"app": "some-client"}
     prometheus = {"app.kubernetes.io/name": "prometheus"}
@@ -164,3 +165,88 @@ def test_monitoring_namespace_is_overridable_with_the_documented_patch(tmp_path)
     prometheus = {"app.kubernetes.io/name": "prometheus"}
     assert admitted(policies, pod, "observability", prometheus, admin)
     assert not admitted(policies, pod, MONITORING, prometheus, admin)
+
+
+# --- injected pods: manifests/components/injected-networkpolicy beside the team's own policy ---
+
+TEAM = "ml-team"
+# A model Deployment as a team has it before injection, and the team's own policy: clients of the
+# namespace may reach the model's port, by number (the common case) or by name.
+MODEL_DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: scorer, namespace: ml-team}
+spec:
+  selector: {matchLabels: {app: scorer}}
+  template:
+    metadata: {labels: {app: scorer}}
+    spec:
+      containers:
+      - name: server
+        image: registry.example.com/scorer:3
+        ports: [{name: http, containerPort: 8000}]
+"""
+
+
+def team_policy(port):
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "scorer-clients", "namespace": TEAM},
+            "spec": {"podSelector": {"matchLabels": {"app": "scorer"}}, "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": port, "protocol": "TCP"}]}]}}
+
+
+def injected_pod(tmp_path, capture):
+    binary = os.environ.get("MLSIDECAR_BIN", str(ROOT / "build" / "sidecar" / "mlsidecar"))
+    src = tmp_path / f"in-{capture}.yaml"
+    src.write_text(MODEL_DEPLOYMENT)
+    out = subprocess.run([binary, "inject", "-f", str(src), "--capture", capture],
+                         capture_output=True, text=True, check=True).stdout
+    deployment = yaml.safe_load(out)
+    status = json.loads(deployment["spec"]["template"]["metadata"]["annotations"]["mlsidecar.io/status"])
+    return Pod(deployment["spec"]["template"], TEAM), status["ports"]["data"], status["ports"]["admin"]
+
+
+def shipped_component(tmp_path):
+    """The component rendered as a team's kustomization would include it."""
+    team = tmp_path / "team"
+    team.mkdir(exist_ok=True)
+    rel = os.path.relpath(MANIFESTS / "components" / "injected-networkpolicy", team)
+    (team / "kustomization.yaml").write_text(f"namespace: {TEAM}\ncomponents:\n  - {rel}\n")
+    objs = render(team)
+    assert [o["kind"] for o in objs] == ["NetworkPolicy"]
+    return objs
+
+
+# What the CNI sees of a client's connection in each capture mode: with `redirect` the pod's own
+# nat rule moves it to the sidecar only after the policy check, so the model's port is checked;
+# with `service` and `port-name` the Service sends it to the sidecar's data port itself.
+@pytest.mark.parametrize("capture, team_port, admitted_without_ours", [
+    ("redirect", 8000, True),
+    ("redirect", "http", True),
+    ("service", 8000, False),
+    ("service", "http", False),
+    ("port-name", "http", True),   # the name moved to the sidecar's data port
+])
+def test_injected_pods_admit_captured_traffic_with_the_shipped_policy(tmp_path, capture, team_port,
+                                                                      admitted_without_ours):
+    pod, data, admin = injected_pod(tmp_path, capture)
+    ours = shipped_component(tmp_path)
+    assert matches(ours[0]["spec"]["podSelector"], pod.labels)
+    policies = [team_policy(team_port)] + ours
+    port = 8000 if capture == "redirect" else data
+    client = {"app": "some-client"}
+    assert admitted(policies, pod, TEAM, client, port)
+    assert admitted([team_policy(team_port)], pod, TEAM, client, port) == admitted_without_ours
+    # Prometheus reaches the admin port from the monitoring namespace only.
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    assert admitted(policies, pod, MONITORING, prometheus, admin)
+    assert not admitted(policies, pod, TEAM, client, admin)
+    assert not admitted(policies, pod, "other-team", client, port)
+
+
+def test_port_name_capture_needs_the_model_port_admitted_by_name(tmp_path):
+    """The documented limit: a team policy that admits the model's port by number does not follow
+    the name to the sidecar's data port in port-name mode (the data port is another number)."""
+    pod, data, _ = injected_pod(tmp_path, "port-name")
+    assert data != 8000 and pod.ports["http"][0] == data
+    policies = [team_policy(8000)] + shipped_component(tmp_path)
+    assert not admitted(policies, pod, TEAM, {"app": "some-client"}, data)

@@ -10,7 +10,7 @@ streamed chat completions, one aborted stream, a burst beyond the admission limi
 while the model is down. Then asks Prometheus's HTTP API for every query of the dashboard, the
 prometheus-adapter rules and the KEDA trigger, and for every recording rule: each returns data.
 Finally the values Prometheus computes match what the sidecar reports: the load ratio (adapter
-and KEDA queries) and the fleet PSI recording rule against the sidecar's own per-feature PSI.
+and KEDA queries, and the ScaledObject `mlsidecar autoscale` writes) and the fleet PSI recording rule against the sidecar's own per-feature PSI.
 
 The reference data gets one categorical column, `tier` (sent as a V2 BYTES tensor in the
 reference proportions), so that the categorical statistics (chi-square) have data too. Traffic
@@ -145,6 +145,14 @@ def wait_first_scrape(prom):
         time.sleep(0.2)
 
 
+def autoscale_query(signal):
+    """The query of the ScaledObject `mlsidecar autoscale` writes for the example Deployment."""
+    out = subprocess.run([sidecar_binary(), "autoscale", "-f", str(ROOT / "manifests" / "base" / "deployment.yaml"),
+                          "--via", "keda", "--signal", signal, "--target", "1", "--namespace", NAMESPACE],
+                         capture_output=True, text=True, check=True).stdout
+    return yaml.safe_load(out)["spec"]["triggers"][0]["metadata"]["query"]
+
+
 def traffic(state):
     sidecar, prom = state["sidecar"], state["prom"]
     wait_first_scrape(prom)
@@ -162,6 +170,8 @@ def traffic(state):
     state["adapter_ratio"] = [float(r["value"][1]) for r in prom.query(
         next(q["expr"] for q in shipped.adapter_queries(NAMESPACE) if q["source"].endswith("metricsQuery")))]
     state["keda_value"] = [float(r["value"][1]) for r in prom.query(next(shipped.keda_queries())["expr"])]
+    state["autoscale"] = {signal: [float(r["value"][1]) for r in prom.query(autoscale_query(signal))]
+                          for signal in ("load-ratio", "output-tokens")}
     bg.join()
     abort_one_stream(sidecar.port)
     # A burst beyond container-concurrency + queue-depth: some requests are shed with 503.
@@ -220,6 +230,10 @@ def test_load_ratio_matches_the_sidecar(stack):
     assert stack["adapter_ratio"][0] == pytest.approx(expected, rel=0.05)
     # KEDA: the sum over pods; one pod here.
     assert stack["keda_value"] == pytest.approx([stack["adapter_ratio"][0]], rel=0.05)
+    # What `mlsidecar autoscale` writes for the same Deployment asks the same, and its token
+    # signal sees the chat completions' tokens.
+    assert stack["autoscale"]["load-ratio"] == pytest.approx(stack["keda_value"], rel=0.05)
+    assert len(stack["autoscale"]["output-tokens"]) == 1 and stack["autoscale"]["output-tokens"][0] > 0
 
 
 def test_fleet_psi_matches_the_sidecars_psi(stack):

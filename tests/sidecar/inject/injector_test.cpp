@@ -79,6 +79,28 @@ TEST_CASE("native sidecar: init container with restartPolicy Always, wired to th
   CHECK(out["spec"]["terminationGracePeriodSeconds"].get<int>() >= 5 + 30);
 }
 
+TEST_CASE("monitoring: the label the PodMonitor selects and the app name it relabels") {
+  const InjectionResult r = inject(pod(kTriton), InjectionSettings{});
+  REQUIRE(r.report.outcome == Outcome::injected);
+  const Json& meta = r.pod_template["metadata"];
+  CHECK(meta["labels"]["mlsidecar.io/injected"] == "true");
+  CHECK(meta["labels"]["app"] == "triton");  // the pod's own labels stay
+  CHECK(meta["annotations"]["mlsidecar.io/app"] == "triton");
+  const Json& side = container_named(r.pod_template["spec"]["initContainers"], "mlsidecar");
+  bool admin_named = false;
+  for (const auto& port : side["ports"]) admin_named |= port.value("name", "") == "mlsidecar-admin";
+  CHECK(admin_named);
+  // A template without labels gets a labels map, and uninject removes it again.
+  const Json bare = pod(R"(spec:
+  containers: [{name: m, image: "m:1", ports: [{containerPort: 8000}]}]
+)");
+  const InjectionResult b = inject(bare, InjectionSettings{}, "scorer");
+  REQUIRE(b.report.outcome == Outcome::injected);
+  CHECK(b.pod_template["metadata"]["labels"]["mlsidecar.io/injected"] == "true");
+  CHECK(b.pod_template["metadata"]["annotations"]["mlsidecar.io/app"] == "scorer");
+  CHECK(uninject(b.pod_template).pod_template == bare);
+}
+
 TEST_CASE("sidecar ports never collide with any container's port") {
   Json in = pod(kTriton);
   in["spec"]["containers"][0]["ports"].push_back(Json{{"containerPort", 8080}});

@@ -79,6 +79,16 @@ spec:
 )y");
   CHECK(found(annotated).model == "scorer");
   CHECK(found(annotated).version == "2024-06");
+  // The app name, which monitoring groups by, ignores the model annotation.
+  CHECK(found(labelled).app == "fraud");
+  CHECK(found(annotated).app == "fraud");
+  const Json app_only = tpl(R"y(
+metadata: {labels: {app: gemma-server}}
+spec:
+  containers: [{name: inference-server, image: "reg/vllm:1", ports: [{containerPort: 8000}]}]
+)y");
+  CHECK(found(app_only).app == "gemma-server");
+  CHECK(found(app_only).model == "gemma-server");
 }
 
 TEST_CASE("an image pinned by digest is versioned by the digest, never latest") {
@@ -108,6 +118,7 @@ spec:
     return std::get<ModelTarget>(r).model;
   };
   CHECK(found_with(pod, workload_name(pod)) == "llama");
+  CHECK(std::get<ModelTarget>(find_model_target(pod, workload_name(pod))).app == "llama");
   CHECK(found_with(pod, "") == "inference-server");  // nothing known: the container's name
   // A StatefulSet's pod keeps its owner's name; a bare pod its generateName or name.
   CHECK(
