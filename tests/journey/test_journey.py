@@ -44,7 +44,6 @@ namespace and veth is removed at the end, also after a failure. Needs root, ip, 
 
 import dataclasses
 import hashlib
-import http.client
 import json
 import os
 import pathlib
@@ -63,7 +62,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(0, str(ROOT / "manifests" / "tools"))
 from netns import PodNamespace  # noqa: E402
-from procs import Process, metric_sum, parse_metrics, sidecar_binary, wait_for  # noqa: E402
+from procs import Process, http_request, metric_sum, parse_metrics, sidecar_binary, wait_for  # noqa: E402
 from prometheus import PROMETHEUS, Prometheus, fast_rules  # noqa: E402
 from webhook import Webhook, apply_patch, make_pki, post, review  # noqa: E402
 import podmonitor_config  # noqa: E402
@@ -223,16 +222,6 @@ def container_port(pod, container, port):
     raise AssertionError("no port named %s in %s" % (port, [c["name"] for c in containers]))
 
 
-def http_get(host, port, path, headers=None, timeout=5.0):
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
 class RunningPod:
     """A patched pod run in a network namespace, as a kubelet would run it. `config_maps`:
     {name: {key: bytes}}, what the API server holds for the pod's ConfigMap volumes."""
@@ -321,7 +310,8 @@ class RunningPod:
         if port == self.model_port:
             self.probes_through_model_port += 1
         try:
-            return http_get(self.ip, port, spec.get("path", "/"), {"User-Agent": KUBELET_UA})[0]
+            return http_request(port, "GET", spec.get("path", "/"), headers={"User-Agent": KUBELET_UA},
+                                timeout=5, host=self.ip)[0]
         except OSError:
             return 0
 
@@ -344,7 +334,7 @@ class RunningPod:
         return next(c for c in self.pod["spec"]["initContainers"] if c["name"] == "mlsidecar")
 
     def scrape(self):
-        status, body = http_get(self.ip, self.admin_port, "/metrics")
+        status, _, body = http_request(self.admin_port, "GET", "/metrics", host=self.ip)
         assert status == 200
         return parse_metrics(body.decode())
 
@@ -358,21 +348,11 @@ class RunningPod:
 
 # --- clients --------------------------------------------------------------------------------
 
-def request(host, port, method, path, obj):
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    try:
-        conn.request(method, path, body=json.dumps(obj).encode(),
-                     headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
 def post_all(host, port, path, bodies, check=lambda body: True):
     """POSTs each body in turn; every answer must be 200 (and pass `check`)."""
     for obj in bodies:
-        status, body = request(host, port, "POST", path, obj)
+        status, _, body = http_request(port, "POST", path, json.dumps(obj).encode(),
+                                       {"Content-Type": "application/json"}, 30, host)
         assert status == 200 and check(body), (path, status, body[-200:])
     return len(bodies)
 
