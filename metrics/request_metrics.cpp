@@ -72,6 +72,15 @@ std::int64_t RequestMetrics::in_flight() const {
   return n;
 }
 
+std::pair<std::string, std::string> RequestMetrics::series_labels(std::size_t m) const {
+  const std::string_view key = labels_.name(m);
+  const std::size_t sep = key.find('\x1f');
+  std::string model(key.substr(0, sep));
+  std::string version(sep == std::string_view::npos ? std::string_view{} : key.substr(sep + 1));
+  if (m == labels_.other_index()) version = "other";
+  return {std::move(model), std::move(version)};
+}
+
 std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
   using prometheus::MetricType;
   auto requests =
@@ -92,12 +101,7 @@ std::vector<prometheus::MetricFamily> RequestMetrics::Collect() const {
 
   for (std::size_t m = 0; m < max_models_; ++m) {
     if (!labels_.in_use(m)) continue;
-    std::string_view key = labels_.name(m);
-    std::string model(key.substr(0, key.find('\x1f')));
-    std::string version(key.find('\x1f') == std::string_view::npos
-                            ? std::string_view{}
-                            : key.substr(key.find('\x1f') + 1));
-    if (m == labels_.other_index()) version = "other";
+    const auto [model, version] = series_labels(m);
     for (std::size_t r = 0; r < kRouteCount; ++r) {
       std::array<std::uint64_t, 5> counts{};
       // One declaration each: clang-tidy 14 takes `auto a = ..., b = a;` in a loop for a use of `a`

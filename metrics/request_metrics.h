@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "metrics/label_table.h"
@@ -73,6 +74,11 @@ class RequestMetrics : public prometheus::Collectable {
   // Series index of a model/version pair; empty parts take the configured defaults.
   std::size_t model_index(std::string_view model, std::string_view version);
   std::int64_t in_flight() const;
+  // The series indexes model_index() hands out are below this; the labels of one in use (the
+  // folded series reads version "other").
+  std::size_t series_capacity() const { return max_models_; }
+  bool series_in_use(std::size_t series) const { return labels_.in_use(series); }
+  std::pair<std::string, std::string> series_labels(std::size_t series) const;
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 

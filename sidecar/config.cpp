@@ -110,6 +110,25 @@ std::vector<cli::Flag<Config>> flag_table() {
                   "/metrics at each scrape; empty = off"),
       duration_flag("merge-metrics-timeout", &C::merge_metrics_timeout,
                     "longest wait for the model's metrics at a scrape"),
+      string_flag("grpc-upstream", &C::grpc_upstream,
+                  "the model's gRPC port, HOST:PORT (HTTP/2 cleartext): where gRPC calls to the "
+                  "data port go; empty = none (they are answered UNAVAILABLE)")
+          .value_name("HOST:PORT"),
+      string_flag("grpc-listen", &C::grpc_listen,
+                  "a second data port, HOST:PORT, for clients of the model's gRPC port when "
+                  "capture takes its port name; empty = none")
+          .value_name("HOST:PORT"),
+      cli::choice_flag("ready-grpc", &C::ready_grpc, {"off", "health", "v2"},
+                       "readiness of a gRPC-only model on --grpc-upstream instead of --ready-path: "
+                       "health (grpc.health.v1 Check) or v2 (ServerReady)"),
+      string_flag("ready-grpc-service", &C::ready_grpc_service,
+                  "the service name --ready-grpc health asks about (empty: the whole server)"),
+      uint_flag("h2-max-streams", &C::h2_max_streams, 65535,
+                "concurrent HTTP/2 streams per client connection (SETTINGS_MAX_CONCURRENT_STREAMS)")
+          .at_least(1),
+      uint_flag("grpc-max-message-bytes", &C::grpc_max_message_bytes, UINT32_MAX,
+                "largest gRPC request message (RESOURCE_EXHAUSTED beyond)")
+          .at_least(1),
   };
 }
 
@@ -162,9 +181,32 @@ const std::vector<std::string_view>& per_pod_flags() {
                                                       "log-level",
                                                       "access-log-sample",
                                                       "merge-metrics",
-                                                      "merge-metrics-timeout"};
+                                                      "merge-metrics-timeout",
+                                                      "grpc-upstream",
+                                                      "grpc-listen",
+                                                      "ready-grpc",
+                                                      "ready-grpc-service",
+                                                      "h2-max-streams",
+                                                      "grpc-max-message-bytes"};
   return names;
 }
+
+namespace {
+
+// HOST:PORT (empty: off). A listening address may take port 0 and an empty host (all addresses).
+void check_host_port(const char* flag, const std::string& value, bool listening) {
+  if (value.empty()) return;
+  const std::size_t colon = value.rfind(':');
+  const std::string port = colon == std::string::npos ? std::string() : value.substr(colon + 1);
+  const bool numeric = !port.empty() && port.size() <= 5 &&
+                       port.find_first_not_of("0123456789") == std::string::npos;
+  const int number = numeric ? std::stoi(port) : -1;
+  if ((!listening && colon == 0) || number < (listening ? 0 : 1) || number > 65535) {
+    throw ConfigError(std::string(flag) + " '" + value + "': expected HOST:PORT");
+  }
+}
+
+}  // namespace
 
 void validate_config(const Config& c) {
   if (c.queue_depth != kQueueDepthAuto && c.queue_depth > 0 && c.container_concurrency == 0) {
@@ -172,6 +214,17 @@ void validate_config(const Config& c) {
   }
   if (!c.ready_path.empty() && c.ready_path.front() != '/') {
     throw ConfigError("--ready-path '" + c.ready_path + "': must start with /");
+  }
+  check_host_port("--grpc-upstream", c.grpc_upstream, false);
+  check_host_port("--grpc-listen", c.grpc_listen, true);
+  if (c.ready_grpc_service.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/") !=
+      std::string::npos) {
+    throw ConfigError("--ready-grpc-service '" + c.ready_grpc_service +
+                      "': a gRPC service name has letters, digits, '_', '.', '-' and '/' only");
+  }
+  if (c.ready_grpc != "off" && c.grpc_upstream.empty()) {
+    throw ConfigError("--ready-grpc " + c.ready_grpc + " needs --grpc-upstream (where to ask)");
   }
   if (!c.merge_metrics.empty() && !parse_metrics_url(c.merge_metrics)) {
     throw ConfigError("--merge-metrics '" + c.merge_metrics +
@@ -189,6 +242,29 @@ ParseResult parse_config(const std::vector<std::string>& args,
   validate_config(result.config);
   result.config.queue_depth = queue_depth_of(result.config);
   return result;
+}
+
+namespace {
+std::optional<Endpoint> endpoint_of(const std::string& value) {
+  if (value.empty()) return std::nullopt;
+  const std::size_t colon = value.rfind(':');
+  Endpoint e;
+  e.host = value.substr(0, colon);
+  if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']') {
+    e.host = e.host.substr(1, e.host.size() - 2);
+  }
+  if (e.host.empty()) e.host = "0.0.0.0";
+  e.port = static_cast<std::uint16_t>(std::stoi(value.substr(colon + 1)));
+  return e;
+}
+}  // namespace
+
+std::optional<Endpoint> grpc_upstream_of(const Config& config) {
+  return endpoint_of(config.grpc_upstream);
+}
+
+std::optional<Endpoint> grpc_listen_of(const Config& config) {
+  return endpoint_of(config.grpc_listen);
 }
 
 std::string config_help() { return serve_flags().help(); }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,8 +74,27 @@ struct Config {
   std::string merge_metrics;
   std::chrono::milliseconds merge_metrics_timeout{2000};
 
+  // HTTP/2 and gRPC on the data port (docs/http2.md). gRPC calls go to grpc_upstream (HOST:PORT,
+  // HTTP/2 cleartext); empty: they are answered UNAVAILABLE.
+  std::string grpc_upstream;
+  // A second port with the data port's behaviour (capture by port name of a gRPC port); empty:
+  // none.
+  std::string grpc_listen;
+  // Readiness of a model that serves only gRPC, asked on grpc_upstream instead of ready_path:
+  // "off", "health" (grpc.health.v1.Health/Check for ready_grpc_service) or "v2"
+  // (inference.GRPCInferenceService/ServerReady).
+  std::string ready_grpc = "off";
+  std::string ready_grpc_service;
+  std::uint32_t h2_max_streams = 100;  // concurrent streams per client connection
+  std::uint32_t grpc_max_message_bytes = 4 * 1024 * 1024;  // RESOURCE_EXHAUSTED beyond
+
   std::string config_file;  // where the file layer came from, if any
 };
+
+// grpc_upstream and grpc_listen as addresses; nullopt when empty. validate_config() has checked
+// their form.
+std::optional<Endpoint> grpc_upstream_of(const Config& config);
+std::optional<Endpoint> grpc_listen_of(const Config& config);
 
 // Parses `args` (without the program name and subcommand) on top of `env` (name -> value, only
 // MLSIDECAR_* is read) and validates the result. Throws ConfigError. `help` is set, and nothing

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "sidecar/grpc_upstream.h"
 #include "sidecar/http_rules.h"
 #include "sidecar/linger.h"
 #include "sidecar/log.h"
@@ -46,16 +47,18 @@ std::size_t connection_cap(std::size_t max_connections) {
 }  // namespace
 
 IoThread::IoThread(std::size_t index, SidecarState& state, const RequestChain& chain,
-                   tcp::endpoint upstream)
+                   tcp::endpoint upstream, std::optional<tcp::endpoint> grpc_upstream)
     : index_(index),
       state_(state),
       chain_(chain),
-      acceptor_(io_),
       tick_timer_(io_),
       backoff_timer_(io_),
       pool_(io_.get_executor(), state.config, std::move(upstream)),
       metrics_(chain.metrics().shard(index)),
       connection_cap_(connection_cap(state.config.max_connections)) {
+  if (grpc_upstream) {
+    grpc_ = std::make_shared<GrpcUpstream>(io_.get_executor(), *grpc_upstream, state.config);
+  }
   if (index == 0 && connection_cap_ < state.config.max_connections) {
     log_event(LogLevel::info, "connections_capped_by_fd_limit",
               {{"max_connections", std::to_string(connection_cap_)}});
@@ -65,18 +68,19 @@ IoThread::IoThread(std::size_t index, SidecarState& state, const RequestChain& c
 IoThread::~IoThread() { join(); }
 
 tcp::endpoint IoThread::listen(const tcp::endpoint& at) {
-  acceptor_.open(at.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  net::Acceptor& acceptor = listeners_.emplace_back(io_).acceptor;
+  acceptor.open(at.protocol());
+  acceptor.set_option(asio::socket_base::reuse_address(true));
   int one = 1;
-  ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  acceptor_.bind(at);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
-  return acceptor_.local_endpoint();
+  ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  acceptor.bind(at);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  return acceptor.local_endpoint();
 }
 
 void IoThread::start() {
   accepting_ = true;
-  accept_next();
+  for (Listener& l : listeners_) accept_next(l);
   tick();
   thread_.emplace([this] {
     // `top -H` and /proc/PID/task/*/comm tell the threads apart (at most 15 characters).
@@ -86,7 +90,7 @@ void IoThread::start() {
   });
 }
 
-void IoThread::accept_next() {
+void IoThread::accept_next(Listener& listener) {
   if (!accepting_) return;
   const bool at_cap = state_.connections.load(std::memory_order_relaxed) >= connection_cap_;
   if (at_cap && *refusing_ >= kMaxRefusing) {
@@ -94,28 +98,34 @@ void IoThread::accept_next() {
     back_off();
     return;
   }
-  acceptor_.async_accept([this](boost::system::error_code ec, net::Socket socket) {
-    if (!accepting_) return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted) return;
-      // EMFILE/ENFILE and the like: back off instead of spinning on a full descriptor table.
-      log_event(LogLevel::warn, "accept_failed", {{"error", ec.message()}});
-      back_off();
-      return;
-    }
-    if (state_.connections.load(std::memory_order_relaxed) >= connection_cap_) {
-      refuse(std::move(socket));
-    } else {
-      start_proxy_session(*this, std::move(socket));
-    }
-    accept_next();
-  });
+  listener.waiting = true;
+  listener.acceptor.async_accept(
+      [this, &listener](boost::system::error_code ec, net::Socket socket) {
+        listener.waiting = false;
+        if (!accepting_) return;
+        if (ec) {
+          if (ec == asio::error::operation_aborted) return;
+          // EMFILE/ENFILE and the like: back off instead of spinning on a full descriptor table.
+          log_event(LogLevel::warn, "accept_failed", {{"error", ec.message()}});
+          back_off();
+          return;
+        }
+        if (state_.connections.load(std::memory_order_relaxed) >= connection_cap_) {
+          refuse(std::move(socket));
+        } else {
+          start_proxy_session(*this, std::move(socket));
+        }
+        accept_next(listener);
+      });
 }
 
 void IoThread::back_off() {
   backoff_timer_.expires_after(kAcceptBackoff);
   backoff_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) accept_next();
+    if (ec) return;
+    for (Listener& l : listeners_) {
+      if (!l.waiting) accept_next(l);
+    }
   });
 }
 
@@ -153,6 +163,7 @@ void IoThread::tick() {
       c = next;
     }
     pool_.sweep(now);
+    if (grpc_) grpc_->tick(now);
     tick();
   });
 }
@@ -161,7 +172,7 @@ void IoThread::stop_accepting() {
   asio::post(io_, [this] {
     accepting_ = false;
     boost::system::error_code ignored;
-    acceptor_.close(ignored);
+    for (Listener& l : listeners_) l.acceptor.close(ignored);
     backoff_timer_.cancel();
     for (ConnectionBase* c = connections_; c != nullptr;) {
       ConnectionBase* next = c->next_;

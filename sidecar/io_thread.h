@@ -20,6 +20,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -31,6 +32,8 @@
 #include "sidecar/upstream_pool.h"
 
 namespace mlsidecar {
+
+class GrpcUpstream;
 
 // A client connection as its thread sees it: linked into the thread's list for deadlines and
 // shutdown.
@@ -51,10 +54,12 @@ class ConnectionBase {
 class IoThread {
  public:
   IoThread(std::size_t index, SidecarState& state, const RequestChain& chain,
-           boost::asio::ip::tcp::endpoint upstream);
+           boost::asio::ip::tcp::endpoint upstream,
+           std::optional<boost::asio::ip::tcp::endpoint> grpc_upstream = std::nullopt);
   ~IoThread();
 
-  // Binds the data port (SO_REUSEPORT); returns the bound endpoint (port 0 resolved).
+  // Binds a data port (SO_REUSEPORT); returns the bound endpoint (port 0 resolved). Called once
+  // for --listen and once more for --grpc-listen: both serve alike.
   boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& at);
   void start();
   void stop_accepting();
@@ -66,13 +71,21 @@ class IoThread {
   SidecarState& state() { return state_; }
   const RequestChain& chain() const { return chain_; }
   UpstreamPool& pool() { return pool_; }
+  // The model's gRPC port; null without --grpc-upstream. Sessions hold a reference, so it lives
+  // as long as the last of their coroutines (which the io_context may destroy after this).
+  const std::shared_ptr<GrpcUpstream>& grpc_upstream() { return grpc_; }
   metrics::RequestMetrics::Shard& metrics() { return metrics_; }
 
   void link(ConnectionBase* c);
   void unlink(ConnectionBase* c);
 
  private:
-  void accept_next();
+  struct Listener {
+    explicit Listener(boost::asio::io_context& io) : acceptor(io) {}
+    net::Acceptor acceptor;
+    bool waiting = false;  // an accept is pending
+  };
+  void accept_next(Listener& listener);
   void back_off();
   void refuse(net::Socket socket);
   void tick();
@@ -81,10 +94,11 @@ class IoThread {
   SidecarState& state_;
   const RequestChain& chain_;
   boost::asio::io_context io_{1};
-  net::Acceptor acceptor_;
+  std::deque<Listener> listeners_;
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer backoff_timer_;
   UpstreamPool pool_;
+  std::shared_ptr<GrpcUpstream> grpc_;
   metrics::RequestMetrics::Shard& metrics_;
   ConnectionBase* connections_ = nullptr;
   std::size_t connection_cap_;  // --max-connections, lowered to what the fd limit allows

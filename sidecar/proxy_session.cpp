@@ -18,6 +18,8 @@
 #include "sidecar/admission_wait.h"
 #include "sidecar/buffered_body.h"
 #include "sidecar/exchange_rules.h"
+#include "sidecar/h2/preface.h"
+#include "sidecar/h2_session.h"
 #include "sidecar/http_rules.h"
 #include "sidecar/io_thread.h"
 #include "sidecar/linger.h"
@@ -49,6 +51,11 @@ constexpr std::size_t kUpstreamHeaderLimit = 64 * 1024;
 // "No limit". Not boost::none: Boost 1.74's parser compares the Content-Length against the
 // optional limit, and any number compares greater than an empty optional.
 constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
+
+std::string_view buffer_view(const beast::flat_buffer& buffer) {
+  const auto data = buffer.data();
+  return {static_cast<const char*>(data.data()), data.size()};
+}
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -172,7 +179,7 @@ class ProxySession final : public ConnectionBase,
 };
 
 Awaitable<void> ProxySession::run() {
-  for (;;) {
+  for (bool first = true;; first = false) {
     if (client_buf_.size() == 0) {
       if (state_.stopping.load(std::memory_order_relaxed)) break;
       set_phase(Phase::idle, config_.idle_timeout);
@@ -181,6 +188,29 @@ Awaitable<void> ProxySession::run() {
           co_await client_.async_read_some(client_buf_.prepare(kReadSize), redirect(ec));
       client_buf_.commit(n);
       if (ec) break;
+    }
+    if (first) {
+      // HTTP/2 with prior knowledge opens with its preface: the connection goes to an H2Session.
+      // Only a prefix of the preface so far (a split first read) reads on, within the header
+      // timeout; anything else is HTTP/1.1, decided by the first byte that differs.
+      h2::Protocol protocol = h2::Protocol::need_more;
+      set_phase(Phase::header, config_.header_timeout);
+      for (;;) {
+        protocol = h2::classify_preface(buffer_view(client_buf_));
+        if (protocol != h2::Protocol::need_more) break;
+        error_code ec;
+        std::size_t n =
+            co_await client_.async_read_some(client_buf_.prepare(kReadSize), redirect(ec));
+        client_buf_.commit(n);
+        if (ec) break;
+      }
+      if (protocol == h2::Protocol::need_more) break;
+      if (protocol == h2::Protocol::h2) {
+        phase_ = Phase::idle;
+        deadline_ = Clock::time_point::max();
+        start_h2_session(thread_, std::move(client_), buffer_view(client_buf_));
+        co_return;
+      }
     }
     if (!co_await serve_one()) break;
   }

@@ -12,6 +12,7 @@
 #include <boost/beast/http/write.hpp>
 #include <utility>
 
+#include "sidecar/grpc_probe.h"
 #include "sidecar/log.h"
 
 namespace mlsidecar {
@@ -47,15 +48,26 @@ asio::awaitable<bool> probe_once(SidecarState& state, const asio::ip::tcp::endpo
 
 }  // namespace
 
-asio::awaitable<void> probe_readiness(SidecarState& state, asio::ip::tcp::endpoint upstream) {
+asio::awaitable<void> probe_readiness(SidecarState& state, asio::ip::tcp::endpoint upstream,
+                                      std::optional<asio::ip::tcp::endpoint> grpc_upstream) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer timer(ex);
+  const std::string& grpc = state.config.ready_grpc;
   for (;;) {
-    bool ready = co_await probe_once(state, upstream);
+    const auto timeout = std::max(state.config.ready_interval, std::chrono::milliseconds(1000));
+    bool ready = grpc != "off" && grpc_upstream
+                     ? co_await probe_grpc_once(
+                           *grpc_upstream, grpc == "v2" ? GrpcReadiness::v2 : GrpcReadiness::health,
+                           state.config.ready_grpc_service, timeout)
+                     : co_await probe_once(state, upstream);
     if (ready != state.model_ready.exchange(ready)) {
       log_event(
           LogLevel::info, ready ? "model_ready" : "model_not_ready",
-          {{"upstream", state.config.upstream.to_string()}, {"path", state.config.ready_path}});
+          {{"upstream",
+            grpc != "off" ? state.config.grpc_upstream : state.config.upstream.to_string()},
+           {"path", grpc != "off" ? std::string(grpc_readiness_path(
+                                        grpc == "v2" ? GrpcReadiness::v2 : GrpcReadiness::health))
+                                  : state.config.ready_path}});
     }
     timer.expires_after(state.config.ready_interval);
     boost::system::error_code ec;

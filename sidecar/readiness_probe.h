@@ -1,5 +1,6 @@
 // Probes the model's readiness on a timer: a TCP connect when no path is configured, else
-// `GET <ready-path>` answered 2xx within the probe timeout. The result is published in
+// `GET <ready-path>` answered 2xx within the probe timeout; with --ready-grpc, a gRPC health or
+// ServerReady call on the model's gRPC port instead (grpc_probe.h). The result is published in
 // SidecarState::model_ready, which /readyz reads.
 #pragma once
 
@@ -7,13 +8,15 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <optional>
 
 #include "sidecar/state.h"
 
 namespace mlsidecar {
 
 // Runs until the io_context stops; logs readiness changes.
-boost::asio::awaitable<void> probe_readiness(SidecarState& state,
-                                             boost::asio::ip::tcp::endpoint upstream);
+boost::asio::awaitable<void> probe_readiness(
+    SidecarState& state, boost::asio::ip::tcp::endpoint upstream,
+    std::optional<boost::asio::ip::tcp::endpoint> grpc_upstream = std::nullopt);
 
 }  // namespace mlsidecar

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "metrics/drift/drift_engine.h"
+#include "metrics/grpc_metrics.h"
 #include "metrics/llm/llm_metrics.h"
 #include "policies/admission_controller.h"
 #include "policies/autoscale_signals.h"
@@ -84,6 +85,8 @@ RequestChain::RequestChain(const Config& config) : config_(config) {
   metrics_ = std::make_shared<metrics::RequestMetrics>(config.threads, config.max_models,
                                                        config.model, config.model_version);
   collectables_.push_back(metrics_);
+  grpc_ = std::make_shared<metrics::GrpcMetrics>(config.threads, *metrics_);
+  collectables_.push_back(grpc_);
   // 2. autoscale signals
   signals_ = std::make_shared<policies::AutoscaleSignals>(signal_params(config),
                                                           std::chrono::steady_clock::now());

@@ -41,6 +41,9 @@ class DriftEngine;
 namespace llm {
 class LlmMetrics;
 }
+namespace metrics {
+class GrpcMetrics;
+}
 namespace policies {
 class AdmissionController;
 class AutoscaleSignals;
@@ -84,6 +87,8 @@ class RequestChain {
 
   const Config& config() const { return config_; }
   metrics::RequestMetrics& metrics() const { return *metrics_; }
+  // Part 1's gRPC counter (mlsidecar_grpc_requests_total), fed by the HTTP/2 path.
+  metrics::GrpcMetrics& grpc() const { return *grpc_; }
   policies::AutoscaleSignals& signals() const { return *signals_; }
   policies::AdmissionController& admission() const { return *admission_; }
   bool admission_limited() const { return admission_limited_; }
@@ -102,6 +107,7 @@ class RequestChain {
 
   const Config& config_;
   std::shared_ptr<metrics::RequestMetrics> metrics_;
+  std::shared_ptr<metrics::GrpcMetrics> grpc_;
   std::shared_ptr<policies::AutoscaleSignals> signals_;
   std::shared_ptr<policies::AdmissionController> admission_;
   bool admission_limited_ = false;

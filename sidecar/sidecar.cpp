@@ -148,7 +148,11 @@ int serve(const Config& given) {
   raise_fd_limit();
 
   const tcp::endpoint upstream = resolve(config.upstream, "upstream");
+  std::optional<tcp::endpoint> grpc_upstream;
+  if (const auto grpc = grpc_upstream_of(config)) grpc_upstream = resolve(*grpc, "gRPC upstream");
   const tcp::endpoint listen_at = resolve(config.listen, "listen");
+  std::optional<tcp::endpoint> grpc_listen_at;
+  if (const auto at = grpc_listen_of(config)) grpc_listen_at = resolve(*at, "gRPC listen");
   const tcp::endpoint admin_at = resolve(config.admin, "admin");
 
   SidecarState state(config);
@@ -171,8 +175,9 @@ int serve(const Config& given) {
   tcp::endpoint admin_bound;
   try {
     for (unsigned i = 0; i < config.threads; ++i) {
-      threads.push_back(std::make_unique<IoThread>(i, state, chain, upstream));
+      threads.push_back(std::make_unique<IoThread>(i, state, chain, upstream, grpc_upstream));
       bound = threads.back()->listen(bound);  // port 0: the others join the first one's port
+      if (grpc_listen_at) grpc_listen_at = threads.back()->listen(*grpc_listen_at);
     }
     admin_bound = admin.start(admin_at);
   } catch (const boost::system::system_error& e) {
@@ -182,13 +187,17 @@ int serve(const Config& given) {
 
   Shutdown shutdown(admin_io, state, threads, admin);
   shutdown.arm();
-  asio::co_spawn(admin_io, probe_readiness(state, upstream), asio::detached);
+  asio::co_spawn(admin_io, probe_readiness(state, upstream, grpc_upstream), asio::detached);
   for (auto& t : threads) t->start();
   log_event(
       LogLevel::info, "listening",
       {{"data", bound.address().to_string() + ":" + std::to_string(bound.port())},
        {"admin", admin_bound.address().to_string() + ":" + std::to_string(admin_bound.port())},
+       {"grpc_data", grpc_listen_at ? grpc_listen_at->address().to_string() + ":" +
+                                          std::to_string(grpc_listen_at->port())
+                                    : std::string()},
        {"upstream", config.upstream.to_string()},
+       {"grpc_upstream", config.grpc_upstream},
        {"threads", std::to_string(config.threads)},
        {"version", MLSIDECAR_VERSION}});
 

@@ -155,8 +155,16 @@ struct Callbacks {
     return c.glitch() ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
   }
 
-  static int frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  static int frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
     SessionCore& c = core(user_data);
+    // A complete response while the client is still sending (a gRPC error mid-stream): tell it
+    // to stop, without error, as RFC 9113 8.1 allows and gRPC servers do; otherwise its body
+    // keeps coming for nobody.
+    if (c.server_ && (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
+        nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+    }
     // A GOAWAY with an error that we did not ask for is nghttp2's answer to a protocol violation
     // (or its own reset limiter, set above ours as a backstop).
     if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR &&

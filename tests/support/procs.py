@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 UPSTREAM_SCRIPT = os.path.join(HERE, "upstream.py")
 MODEL_SERVER_SCRIPT = os.path.join(REPO_ROOT, "examples", "model_server", "server.py")
+GRPC_MODEL_SCRIPT = os.path.join(HERE, "grpc", "model.py")
 DEFAULT_SIDECAR_BIN = os.path.join(REPO_ROOT, "build", "sidecar", "mlsidecar")
 LISTENING_RE = r"listening on [^\s:]+:(?P<port>\d+)"
 
@@ -275,6 +276,12 @@ class ModelServer(_Server):
 
     def set_ready(self, ready):
         assert http_json(self.port, "POST", "/debug/ready?value=%d" % int(bool(ready)))[0] == 200
+
+
+class GrpcModel(_Server):
+    """tests/support/grpc/model.py: the V2 gRPC inference service and mlsidecar.test.Shapes."""
+
+    script = GRPC_MODEL_SCRIPT
 
 
 def sidecar_binary():

@@ -214,3 +214,16 @@ TEST_CASE("keepalive PING: one outstanding at a time, cleared by the ACK") {
   CHECK_FALSE(f.client.ping_outstanding());
   CHECK(f.events.ping_acks == 1);
 }
+
+TEST_CASE("request trailers follow the last DATA frame") {
+  Fixture f;
+  const StreamId id = f.call({}, false);
+  f.client.send_data(id, "body");
+  const Fields trailers = {{"x-checksum", "42"}};
+  const auto views = to_views(trailers);
+  f.client.end_request(id, views);
+  f.run();
+  CHECK(f.model.streams[id].body == "body");
+  CHECK(f.model.streams[id].trailers == trailers);
+  CHECK(f.model.streams[id].ended);
+}

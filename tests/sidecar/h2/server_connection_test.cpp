@@ -216,6 +216,21 @@ TEST_CASE("a gRPC error of our own is one HEADERS frame that ends the stream") {
   CHECK(find_field(c.head, "grpc-message") == "model down: 100%25");
 }
 
+TEST_CASE("an answer before the request ended stops the client without error") {
+  Fixture f;
+  const std::int32_t id = f.client.request(kGrpcRequest, {}, false);
+  f.client.send(id, grpc_message("first"));
+  f.run();
+  REQUIRE(f.server.submit_grpc_error(id, GrpcStatus::deadline_exceeded, "too slow"));
+  f.run();
+  const PeerStream& c = f.client.streams[id];
+  CHECK(find_field(c.head, "grpc-status") == "4");
+  CHECK(c.closed);
+  CHECK(c.close_code == NGHTTP2_NO_ERROR);
+  CHECK(f.events.streams[id].closed);
+  CHECK_FALSE(f.server.has_open_streams());
+}
+
 TEST_CASE("drain: GOAWAY lets streams in flight finish and refuses new ones") {
   Fixture f;
   const std::int32_t a = f.client.request(kGrpcRequest, {}, false);
@@ -324,8 +339,8 @@ TEST_CASE("bytes of a closed stream the owner never consumed go back to the conn
   limits.connection_window = 128 * 1024;
   Fixture f(limits);
   f.events.auto_consume = false;
-  const Fields post = {{":method", "POST"}, {":scheme", "http"}, {":authority", "x"},
-                       {":path", "/upload"}};
+  const Fields post = {
+      {":method", "POST"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/upload"}};
   const std::string body(64 * 1024, 'b');
   const std::int32_t a = f.client.request(post, body, false);
   const std::int32_t b = f.client.request(post, body, false);

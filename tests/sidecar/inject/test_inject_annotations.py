@@ -52,6 +52,12 @@ TABLE = {
     "merge-metrics": ("http://127.0.0.1:8002/metrics", "http://127.0.0.1:8002/metrics",
                       "https://model/metrics"),
     "merge-metrics-timeout": ("1s", "1s", "1 second"),
+    "grpc-upstream": ("127.0.0.1:8001", "127.0.0.1:8001", "8001"),
+    "grpc-listen": ("127.0.0.1:0", "127.0.0.1:0", "grpc"),
+    "ready-grpc": ("off", "off", "maybe"),
+    "ready-grpc-service": ("inference.v2", "inference.v2", "bad service!"),
+    "h2-max-streams": ("50", "50", "0"),
+    "grpc-max-message-bytes": ("16777216", "16777216", "16MB"),
 }
 
 POD = """
