@@ -531,11 +531,11 @@ def journey(tmp_path_factory):
             pytest.fail("%s is not installed" % tool)
     work = tmp_path_factory.mktemp("journey")
     pki = make_pki(work / "pki")
-    hook = Webhook(pki / "tls.crt", pki / "tls.key")
     state = {"pods": {}, "warnings": {}, "sent": {}, "before": {}, "after": {}, "probes": {}}
     config_maps = {"sklearn-iris-drift": {"profile.json": iris_profile(work)}}
-    netnses, running, prom = [], [], None
+    netnses, running, prom, hook = [], [], None, None
     try:
+        hook = Webhook(pki / "tls.crt", pki / "tls.key")
         for case in CASES:
             deployment, service = deployment_and_service(case)
             pod, warnings = admit(hook, pki, pod_from_replicaset(deployment, case.namespace), case)
