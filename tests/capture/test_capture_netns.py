@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -22,6 +21,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
+from netns import PodNamespace  # noqa: E402
 from procs import Process, metric_sum, parse_metrics, sidecar_binary, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
@@ -29,46 +29,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs root, ip and iptables")
 
 MODEL_PORT, DATA_PORT, ADMIN_PORT = 8000, 8081, 9090
-
-
-def sh(*args):
-    subprocess.run(args, check=True, capture_output=True, timeout=30)
-
-
-class PodNamespace:
-    """A network namespace with a veth pair: the host side .1, the pod side .2 of a /30."""
-
-    def __init__(self):
-        k = os.getpid() % 60
-        self.name = "mlscap%d" % os.getpid()
-        self.host_if, self.pod_if = "mlsh%d" % os.getpid(), "mlsp%d" % os.getpid()
-        base = 4 * (k + 1)
-        self.host_ip, self.pod_ip = "192.0.2.%d" % (base + 1), "192.0.2.%d" % (base + 2)
-
-    def __enter__(self):
-        sh("ip", "netns", "add", self.name)
-        try:
-            sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.pod_if)
-            sh("ip", "link", "set", self.pod_if, "netns", self.name)
-            sh("ip", "addr", "add", self.host_ip + "/30", "dev", self.host_if)
-            sh("ip", "link", "set", self.host_if, "up")
-            self.run("ip", "addr", "add", self.pod_ip + "/30", "dev", self.pod_if)
-            self.run("ip", "link", "set", self.pod_if, "up")
-            self.run("ip", "link", "set", "lo", "up")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def run(self, *args):
-        sh("ip", "netns", "exec", self.name, *args)
-
-    def cmd(self, *args):
-        return ["ip", "netns", "exec", self.name, *args]
-
-    def __exit__(self, *exc):
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=30)
-        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True, timeout=30)
 
 
 def get(url, timeout=5):

@@ -28,8 +28,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
 import yaml
@@ -38,7 +36,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(0, str(ROOT / "manifests" / "tools"))
 
-from procs import ModelServer, Sidecar, free_port, http_request, metric_sum, sidecar_binary, start_process  # noqa: E402
+from procs import ModelServer, Sidecar, http_request, metric_sum, sidecar_binary  # noqa: E402
+from prometheus import Prometheus, fast_rules  # noqa: E402
 import queries as shipped  # noqa: E402
 
 NAMESPACE, APP, POD = "mlsidecar-example", "example-model", "example-model-0"
@@ -65,46 +64,16 @@ KNOWN_EMPTY = {
 }
 
 
-class Prometheus:
-    def __init__(self, workdir, sidecar_admin_port, rules):
-        self.port = free_port()
-        config = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
-            "rule_files": [str(rules)],
-            "scrape_configs": [{
-                "job_name": "mlsidecar",
-                "static_configs": [{"targets": [f"127.0.0.1:{sidecar_admin_port}"],
-                                    "labels": {"namespace": NAMESPACE, "app": APP, "pod": POD}}],
-            }],
-        }
-        cfg = workdir / "prometheus.yml"
-        cfg.write_text(yaml.safe_dump(config))
-        self.proc = start_process(
-            ["/usr/bin/prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            ready_url=f"http://127.0.0.1:{self.port}/-/ready", timeout=30)
-
-    def query(self, expr):
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        with urllib.request.urlopen(url, timeout=10) as r:
-            body = json.load(r)
-        assert body["status"] == "success", body
-        return body["data"]["result"]
-
-    def value(self, expr):
-        result = self.query(expr)
-        assert len(result) == 1, f"{expr}: {result}"
-        return float(result[0]["value"][1])
-
-
-def fast_rules(workdir):
-    """The shipped rule file with every group evaluated every second."""
-    rules = yaml.safe_load((ROOT / "manifests" / "rules" / "mlsidecar.rules.yaml").read_text())
-    for group in rules["groups"]:
-        group["interval"] = "1s"
-    out = workdir / "mlsidecar.rules.yaml"
-    out.write_text(yaml.safe_dump(rules, sort_keys=False))
-    return out
+def prometheus(workdir, sidecar_admin_port):
+    """Scrapes the sidecar with the labels the PodMonitor would add; the shipped rules, fast."""
+    return Prometheus(workdir, {
+        "rule_files": [fast_rules(workdir)],
+        "scrape_configs": [{
+            "job_name": "mlsidecar",
+            "static_configs": [{"targets": [f"127.0.0.1:{sidecar_admin_port}"],
+                                "labels": {"namespace": NAMESPACE, "app": APP, "pod": POD}}],
+        }],
+    })
 
 
 def run_traffic(port, *args):
@@ -145,7 +114,7 @@ def stack(tmp_path_factory):
         "--target-concurrency", str(TARGET_CONCURRENCY),
         "--drift-profile", str(profile), "--drift-window", "1000000", "--drift-interval", "1s",
         "--drift-sample-rate", "1", "--threads", "1"])
-    prom = Prometheus(work, sidecar.admin_port, fast_rules(work))
+    prom = prometheus(work, sidecar.admin_port)
     state = {"model": model, "sidecar": sidecar, "prom": prom, "work": work}
     try:
         traffic(state)

@@ -1,15 +1,15 @@
 """Shared helpers for the injection tests: the binary under test, the Node checkers."""
-import json
 import os
 import pathlib
-import shutil
 import subprocess
+import sys
 
 import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
-NODE_DIR = HERE / "node"
+sys.path.insert(0, str(HERE.parents[1] / "support"))
+from webhook import node  # noqa: E402,F401  (the Node checkers, shared with tests/journey)
 
 
 def binary():
@@ -21,12 +21,3 @@ def binary():
 
 def run(*args, stdin=None):
     return subprocess.run([binary(), *args], input=stdin, capture_output=True, timeout=60)
-
-
-def node(script, payload):
-    if not (NODE_DIR / "node_modules" / "kubernetes-models").is_dir():
-        pytest.fail(f"run `npm ci --prefix {NODE_DIR}` first (kubernetes-models, fast-json-patch)")
-    if shutil.which("node") is None:
-        pytest.fail("node is not installed")
-    return subprocess.run(["node", str(NODE_DIR / script)], input=json.dumps(payload).encode(),
-                          capture_output=True, timeout=60)

@@ -2,59 +2,22 @@
 scripts/make-webhook-certs), AdmissionReviews sent by Python's HTTPS client, the returned patch
 applied with fast-json-patch and compared with what `mlsidecar inject` makes of the same pod;
 certificate reload without restart; garbage gets 4xx and the server keeps serving."""
-import base64
 import http.client
 import json
 import os
-import pathlib
 import re
 import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
 import yaml
 
-from conftest import GOLDEN, HERE, binary, node, run
-
-MAKE_CERTS = HERE.parents[2] / "scripts" / "make-webhook-certs"
-
-
-def make_pki(directory):
-    subprocess.run([str(MAKE_CERTS), "--out", str(directory), "--dns", "localhost",
-                    "--ip", "127.0.0.1", "--days", "1"], check=True, capture_output=True)
-    return directory
-
-
-class Webhook:
-    def __init__(self, cert, key):
-        self.proc = subprocess.Popen(
-            [binary(), "webhook", "--listen", "127.0.0.1:0", "--tls-cert", str(cert),
-             "--tls-key", str(key), "--cert-check-interval", "1"],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        self.lines = []
-        ready = threading.Event()
-
-        def pump():
-            for line in self.proc.stderr:
-                self.lines.append(line)
-                if "listening on" in line:
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        assert ready.wait(20), "webhook did not start"
-        match = re.search(r"listening on https://127\.0\.0\.1:(\d+)", "".join(self.lines))
-        assert match, "".join(self.lines)
-        self.port = int(match.group(1))
-
-    def stop(self):
-        self.proc.terminate()
-        assert self.proc.wait(10) == 0
+from conftest import GOLDEN, binary, run
+from webhook import Webhook, apply_patch, client_context, make_pki, post, review
 
 
 @pytest.fixture
@@ -67,30 +30,6 @@ def webhook(pki):
     server = Webhook(pki / "tls.crt", pki / "tls.key")
     yield server
     server.stop()
-
-
-def client_context(ca_file, **kwargs):
-    ctx = ssl.create_default_context(cafile=str(ca_file))
-    for k, v in kwargs.items():
-        setattr(ctx, k, v)
-    return ctx
-
-
-def post(port, body, ca_file, path="/mutate", conn=None):
-    conn = conn or http.client.HTTPSConnection("127.0.0.1", port, context=client_context(ca_file),
-                                               timeout=10)
-    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-    conn.request("POST", path, body=payload, headers={"Content-Type": "application/json"})
-    response = conn.getresponse()
-    return response.status, json.loads(response.read())
-
-
-def review(pod, uid=None):
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {"uid": uid or str(uuid.uuid4()),
-                        "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                        "resource": {"group": "", "version": "v1", "resource": "pods"},
-                        "operation": "CREATE", "namespace": "models", "object": pod}}
 
 
 WORKLOADS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
@@ -151,11 +90,7 @@ def test_patch_applied_independently_equals_inject_output(tmp_path, pki, pod, ar
         assert expected == pod, "webhook skipped a pod that inject changed"
         assert response["warnings"]
         return
-    assert response["patchType"] == "JSONPatch"
-    patch = json.loads(base64.b64decode(response["patch"]))
-    applied = node("apply_patch.js", {"document": pod, "patch": patch})
-    assert applied.returncode == 0, applied.stderr.decode()
-    assert json.loads(applied.stdout) == expected
+    assert apply_patch(pod, response) == expected
 
 
 def test_skipped_pod_gets_a_warning_and_no_patch(webhook, pki):
@@ -240,10 +175,7 @@ def test_the_webhook_path_chooses_the_capture(webhook, pki):
         status, answer = post(webhook.port, review(pod), pki / "ca.crt", path=path)
         assert status == 200, answer
         response = answer["response"]
-        patch = json.loads(base64.b64decode(response["patch"]))
-        applied = node("apply_patch.js", {"document": pod, "patch": patch})
-        assert applied.returncode == 0, applied.stderr.decode()
-        return json.loads(applied.stdout), response.get("warnings", [])
+        return apply_patch(pod, response), response.get("warnings", [])
 
     redirected, warnings = patched("/mutate")
     assert [c["name"] for c in redirected["spec"]["initContainers"]][0] == "mlsidecar-capture"
