@@ -3,11 +3,13 @@
 
   queries.py [--rate-interval 1m] [--namespace RE] [--keda RENDERED.yaml]   -> JSON lines
 
-Each line: {"source", "expr", "records", "instant", "external"}:
+Each line: {"source", "expr", "records", "instant", "external", "grpc"}:
   source    where the query lives (file and rule, panel or trigger)
   expr      the query with dashboard variables and adapter templates filled in
   records   the recording rule's name, for rules that record
   external  the query needs metrics from outside mlsidecar (kube-state-metrics)
+  grpc      the query reads mlsidecar_grpc_requests_total, which only gRPC calls feed: no data for
+            pods whose traffic is HTTP only (the gRPC panels of the dashboard)
 Sources: manifests/rules/mlsidecar.rules.yaml, the Grafana dashboard, the prometheus-adapter
 rules and the KEDA ScaledObject (from a rendered overlay, or the keda overlay rendered with kubectl).
 """
@@ -25,6 +27,12 @@ RULES = MANIFESTS / "rules" / "mlsidecar.rules.yaml"
 ADAPTER = MANIFESTS / "overlays" / "hpa-adapter" / "prometheus-adapter-rules.yaml"
 HPA = MANIFESTS / "overlays" / "hpa-adapter" / "hpa.yaml"
 KEDA = MANIFESTS / "overlays" / "keda" / "scaledobject.yaml"
+GRPC_FAMILY = "mlsidecar_grpc_requests_total"
+
+
+def reads_grpc(expr):
+    """Whether a query reads the counter that only gRPC calls feed."""
+    return GRPC_FAMILY in expr
 
 
 def rule_queries():
@@ -33,7 +41,7 @@ def rule_queries():
             name = rule.get("record") or rule.get("alert")
             yield {"source": f"rules/{group['name']}/{name}", "expr": rule["expr"],
                    "records": rule.get("record"), "instant": True,
-                   "external": "kube_" in rule["expr"]}
+                   "external": "kube_" in rule["expr"], "grpc": reads_grpc(rule["expr"])}
 
 
 def dashboard_queries(rate_interval, namespace):
@@ -44,7 +52,7 @@ def dashboard_queries(rate_interval, namespace):
         expr = (q["expr"].replace("$__rate_interval", rate_interval).replace("$namespace", namespace)
                 .replace("$model", ".+").replace("$pod", ".+").replace("$deployment", ".+"))
         yield {"source": f"dashboard/{q['panel']}", "expr": expr, "records": None,
-               "instant": q["instant"], "external": q["external"]}
+               "instant": q["instant"], "external": q["external"], "grpc": reads_grpc(expr)}
 
 
 def adapter_rules():
@@ -56,13 +64,13 @@ def adapter_queries(namespace):
     for i, rule in enumerate(adapter_rules()):
         metric = rule["name"]["as"]
         yield {"source": f"prometheus-adapter/{metric}/seriesQuery", "expr": rule["seriesQuery"],
-               "records": None, "instant": True, "external": False}
+               "records": None, "instant": True, "external": False, "grpc": reads_grpc(rule["seriesQuery"])}
         series = rule["seriesQuery"].split("{", 1)[0].strip()
         expr = (rule["metricsQuery"].replace("<<.Series>>", series)
                 .replace("<<.LabelMatchers>>", f'namespace=~"{namespace}",pod=~".+"')
                 .replace("<<.GroupBy>>", "pod"))
         yield {"source": f"prometheus-adapter/{metric}/metricsQuery", "expr": expr, "records": None,
-               "instant": True, "external": False}
+               "instant": True, "external": False, "grpc": reads_grpc(expr)}
 
 
 def keda_queries(rendered=None):
@@ -79,8 +87,9 @@ def keda_queries(rendered=None):
             continue
         for i, trig in enumerate(doc["spec"]["triggers"]):
             if trig["type"] == "prometheus":
-                yield {"source": f"keda/{doc['metadata']['name']}/trigger{i}", "expr": trig["metadata"]["query"],
-                       "records": None, "instant": True, "external": False}
+                expr = trig["metadata"]["query"]
+                yield {"source": f"keda/{doc['metadata']['name']}/trigger{i}", "expr": expr,
+                       "records": None, "instant": True, "external": False, "grpc": reads_grpc(expr)}
 
 
 def hpa_metric_names():

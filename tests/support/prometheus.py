@@ -62,8 +62,11 @@ class Prometheus:
         assert body["status"] == "success", body
         return body["data"]
 
-    def query(self, expr):
-        return self.api("query", query=expr)["result"]
+    def query(self, expr, at=None):
+        """The instant query's result, evaluated now or at `at` (Unix seconds)."""
+        if at is None:
+            return self.api("query", query=expr)["result"]
+        return self.api("query", query=expr, time="%.3f" % at)["result"]
 
     def value(self, expr):
         result = self.query(expr)
