@@ -364,6 +364,13 @@ Awaitable<bool> ProxySession::serve_one() {
   if (head_at != Clock::time_point{}) sample.first_byte_seconds = seconds_between(start, head_at);
   sample.request_bytes = request_bytes_;
   sample.response_bytes = response_bytes_;
+  // A generation request names its model in the body, not the path: its series is that model,
+  // as in the LLM families, so that one model label selects every panel of it.
+  if (route.route == Route::generate && route.model.empty()) {
+    if (const std::string_view model = taps_.generation_model(); !model.empty()) {
+      sample.series = chain_.metrics().model_index(model, route.version);
+    }
+  }
   in_flight.finish(sample, end);
   taps_.request_finished(sample, failure == Failure::client, end);
   if (config_.access_log_sample > 0 && log_enabled(LogLevel::info) &&

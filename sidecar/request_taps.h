@@ -47,6 +47,11 @@ class RequestTaps {
   void response_aborted();  // the model cut the response short
   void request_finished(const metrics::RequestSample& sample, bool client_aborted,
                         Clock::time_point now);
+  // The model a tapped generation request names in its body (OpenAI's `model`), before
+  // request_finished(); empty when none or untapped.
+  std::string_view generation_model() const {
+    return tap_active_ ? tap_.model() : std::string_view{};
+  }
   // Whether this request goes to the access log.
   bool sample_access_log(double rate) { return access_log_.draw(rate); }
 

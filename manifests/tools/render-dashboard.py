@@ -80,7 +80,7 @@ ROWS = [
             (f"max by (pod) (mlsidecar_autoscale_load_ratio{{{P}}})", "{{pod}}"),
             (f"avg(max by (pod) (mlsidecar_autoscale_load_ratio{{{P}}}))", "average (what the HPA sees)")]),
         dict(title="Replicas", unit="short", targets=[
-            (f"count(mlsidecar_build_info{{{M}}})", "sidecars scraped"),
+            (f"count(mlsidecar_build_info{{{P}}})", "sidecars scraped"),
             ('sum(kube_deployment_spec_replicas{namespace=~"$namespace", deployment=~"$deployment"})',
              "desired (spec)", True),
             ('sum(kube_deployment_status_replicas_available{namespace=~"$namespace", deployment=~"$deployment"})',
@@ -93,7 +93,7 @@ ROWS = [
             (f"max by (feature, direction) (mlsidecar_drift_psi{{{P}}})", "{{feature}} ({{direction}})")]),
         dict(title="Fleet PSI per feature (all pods, last hour)", unit="short", target_line=0.2, targets=[
             ('mlsidecar:fleet_drift_psi:increase1h{namespace=~"$namespace"}\n'
-             f'and on (namespace, app)\nmlsidecar_build_info{{{M}}}', "{{feature}} ({{direction}})")]),
+             f'and on (namespace, app)\nmlsidecar_build_info{{{P}}}', "{{feature}} ({{direction}})")]),
         dict(title="Current drift per feature", kind="table", width=24, targets=[
             (f"max by (feature, direction) (mlsidecar_drift_psi{{{P}}})", "PSI"),
             (f"max by (feature, direction) (mlsidecar_drift_js_distance{{{P}}})", "JS distance"),
@@ -185,9 +185,10 @@ def dashboard():
             {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
              "current": {}, "hide": 0, "options": [], "refresh": 1, "regex": ""},
             variable("namespace", "Namespace", 'label_values(mlsidecar_build_info{job="mlsidecar"}, namespace)'),
-            variable("model", "Model", 'label_values(mlsidecar_build_info{job="mlsidecar", namespace=~"$namespace"}, model)'),
-            variable("pod", "Pod", 'label_values(mlsidecar_build_info{job="mlsidecar", namespace=~"$namespace", '
-                                   'model=~"$model"}, pod)'),
+            # The models the requests name (a Triton pod may serve several; the sidecar's own --model
+            # labels only requests that name none), so every request panel has the chosen model.
+            variable("model", "Model", 'label_values(mlsidecar_requests_total{job="mlsidecar", namespace=~"$namespace"}, model)'),
+            variable("pod", "Pod", 'label_values(mlsidecar_build_info{job="mlsidecar", namespace=~"$namespace"}, pod)'),
             variable("deployment", "Deployment (replicas panel)",
                      'label_values(kube_deployment_spec_replicas{namespace=~"$namespace"}, deployment)'),
         ]},

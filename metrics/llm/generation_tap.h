@@ -82,6 +82,10 @@ class GenerationTap : private EventSink {
   GenerationSummary finish(End how, Clock::time_point now);
 
   bool active() const { return active_; }
+  // The model the request names (its `model`), else the response's so far; may be empty.
+  std::string_view model() const {
+    return request_.model.empty() ? response_model_.view() : request_.model.view();
+  }
   bool gave_up() const { return stream_.failed(); }
 
  private:

@@ -33,8 +33,9 @@ test plays every part a cluster would, with the real pieces of mlsidecar:
    pod, app, model and version are the pod's; alerts evaluate without error; the model's own
    metrics (vLLM's colon names, Triton's metrics port, KServe's) are in the same scrape with the
    pod's labels, and the model's process_* are the model's. A query may be empty only for a
-   reason written below (known_empty); a defect found here is listed, and the test fails once
-   it is fixed, so that the entry goes (MODEL_LABEL_DEFECT).
+   reason written below (known_empty). `model` is the injected identity on the sidecar's own
+   series (mlsidecar_build_info) and the model the requests name on the request series, which is
+   what the dashboard's model variable offers.
 
 Everything listens on 127.0.0.1 or on 192.0.2.x inside namespaces made here; every process,
 namespace and veth is removed at the end, also after a failure. Needs root, ip, iptables, node
@@ -130,15 +131,7 @@ CHI2 = ("chi-square is computed for categorical features only and iris' four are
         "(tests/manifests/test_prometheus_e2e.py sends a categorical one)")
 NOT_LLM = "the pod serves no token streams (not an LLM server)"
 NO_LATENCY_SLO_ROUTE = "the pod's traffic is generation only: the latency SLO counts predict|infer"
-# A defect found by this test, kept here until it is fixed (the test fails once it no longer
-# occurs, so that this entry goes): request series are labelled with the model the request names
-# (metrics/route.cpp: the V1/V2 path; docs/llm.md: the OpenAI `model` field), the injector's
-# identity (`--model`) only when the request names none; but the dashboard's `model` variable
-# lists mlsidecar_build_info's `model`, which is `--model`. A user who picks the pod's model in
-# the dashboard sees every request panel empty, and the rules' `model` is not the workload's.
-MODEL_LABEL_DEFECT = ("request series carry the request's model, not the injected --model that "
-                      "the dashboard's model variable offers (metrics/route.cpp, "
-                      "manifests/tools/render-dashboard.py)")
+NO_GRPC = "the pod's clients send no gRPC calls (tests/integration/test_grpc.py covers them)"
 
 
 def known_empty(case, source, expr):
@@ -154,9 +147,8 @@ def known_empty(case, source, expr):
         return NOT_LLM
     if case.llm and "slo_latency" in source:
         return NO_LATENCY_SLO_ROUTE
-    if (case.request_model != case.model and source.endswith("(model %s)" % case.model)
-            and "mlsidecar_build_info" not in expr):
-        return MODEL_LABEL_DEFECT
+    if "mlsidecar_grpc_requests_total" in expr:
+        return NO_GRPC
     return None
 
 
@@ -672,9 +664,8 @@ def test_only_the_admin_port_is_scraped(journey, case):
     assert any(t["__meta_kubernetes_pod_container_name"] == model_container for t in dropped)
 
 
-def identity_errors(series, case, pod, known_defects=None):
-    """What is wrong with the identity labels of one result series of `case`'s pod. A `model`
-    that is the request's model (MODEL_LABEL_DEFECT) goes to `known_defects` when given."""
+def identity_errors(series, case, pod):
+    """What is wrong with the identity labels of one result series of `case`'s pod."""
     want = {"namespace": case.namespace, "pod": pod, "app": case.app, "model": case.model,
             "version": case.version}
     if series.get("__name__") == "mlsidecar_build_info":
@@ -683,9 +674,9 @@ def identity_errors(series, case, pod, known_defects=None):
     for k, v in want.items():
         if k not in series or series[k] == v:
             continue
-        if k == "model" and series[k] == case.request_model and known_defects is not None:
-            known_defects.append(series)
-            continue
+        if k == "model" and series[k] == case.request_model and \
+                series.get("__name__") != "mlsidecar_build_info":
+            continue  # a request series: the model the request names
         errors.append("%s=%r, not %r" % (k, series[k], v))
     return errors
 
@@ -714,7 +705,7 @@ def the_pods_series(prom, expr, case, pod, deadline=None):
 def pod_queries(case):
     """(source, PromQL, why it may be empty) for every shipped query, for `case`'s namespace:
     recording rules by their recorded name; dashboard panels as Grafana sends them with the
-    namespace chosen and the model variable at All, and again with the pod's model chosen;
+    namespace chosen and the model variable at All, and again with the requests' model chosen;
     prometheus-adapter as it asks for the namespace's pods; the keda overlay's trigger with the
     namespace and app edited (the autoscaler's own are checked on their own)."""
     out = []
@@ -725,9 +716,10 @@ def pod_queries(case):
         if q["records"]:
             expr = '%s{namespace="%s"}' % (q["records"], case.namespace)
         elif q["source"].startswith("dashboard/") and 'model=~".+"' in expr:
-            # The user picks the pod's model in the dashboard's model variable.
-            chosen = expr.replace('model=~".+"', 'model=~"%s"' % case.model)
-            source = q["source"] + " (model %s)" % case.model
+            # The user picks the pod's model in the dashboard's model variable, which offers the
+            # models the requests name.
+            chosen = expr.replace('model=~".+"', 'model=~"%s"' % case.request_model)
+            source = q["source"] + " (model %s)" % case.request_model
             out.append((source, chosen, known_empty(case, source, chosen)))
         elif q["source"].startswith("keda/"):
             expr = expr.replace('namespace="mlsidecar-example"', 'namespace="%s"' % case.namespace)
@@ -739,24 +731,20 @@ def pod_queries(case):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_every_shipped_query_returns_the_pods_series(journey, case):
     prom, pod = journey["prom"], pod_name(journey, case)
-    empty, wrong, defects, checked = [], [], [], 0
+    empty, wrong, checked = [], [], 0
     deadline = time.monotonic() + 30
     for source, expr, reason in pod_queries(case):
         mine = the_pods_series(prom, expr, case, pod, None if reason else deadline)
         for s in mine:
-            errors = identity_errors(s, case, pod, defects)
+            errors = identity_errors(s, case, pod)
             if errors:
                 wrong.append((source, errors))
-        if reason == MODEL_LABEL_DEFECT:
-            defects += [source] if not mine else []
         if reason:
             continue
         checked += 1
         if not mine:
             empty.append((source, expr))
     assert not wrong, wrong
-    # The known defect still happens where it is declared (drop MODEL_LABEL_DEFECT once fixed).
-    assert bool(defects) == (case.request_model != case.model), defects
     assert not empty, "%d of %d queries returned nothing for %s: %s" % (len(empty), checked,
                                                                          case.id, empty)
     assert checked > 20
@@ -800,4 +788,4 @@ def test_the_models_metrics_ride_in_the_same_scrape(journey, case):
     series = prom.query("mlsidecar_requests_total" + selector)
     assert series
     for s in series:
-        assert not identity_errors(s["metric"], case, pod, []), s["metric"]
+        assert not identity_errors(s["metric"], case, pod), s["metric"]
