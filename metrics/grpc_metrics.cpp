@@ -3,6 +3,7 @@
 
 #include <array>
 #include <string>
+#include <utility>
 
 #include "metrics/request_metrics.h"
 
@@ -35,10 +36,15 @@ std::string_view grpc_code_name(std::size_t code) {
   return code < kCodeNames.size() ? kCodeNames[code] : kCodeNames[2];
 }
 
-GrpcMetrics::GrpcMetrics(std::size_t threads, const RequestMetrics& requests)
-    : requests_(requests), series_(requests.series_capacity()), methods_(kMethodCapacity) {
+GrpcMetrics::GrpcMetrics(std::size_t threads, const RequestMetrics& requests,
+                         std::vector<std::string> refusal_names)
+    : requests_(requests),
+      series_(requests.series_capacity()),
+      methods_(kMethodCapacity),
+      refusal_names_(std::move(refusal_names)) {
   for (std::size_t i = 0; i < threads; ++i) {
-    shards_.push_back(std::make_unique<Shard>(series_ * kMethodCapacity * kGrpcCodeCount));
+    shards_.push_back(
+        std::make_unique<Shard>(series_ * kMethodCapacity * kGrpcCodeCount, refusal_names_.size()));
   }
 }
 
@@ -91,7 +97,24 @@ std::vector<prometheus::MetricFamily> GrpcMetrics::Collect() const {
       }
     }
   }
-  return {std::move(calls)};
+  prometheus::MetricFamily refused{
+      "mlsidecar_http2_refusals_total",
+      "HTTP/2 connections (GOAWAY) and streams (reset) the sidecar refused, by reason.",
+      prometheus::MetricType::Counter,
+      {}};
+  for (std::size_t r = 0; r < refusal_names_.size(); ++r) {
+    if (refusal_names_[r].empty()) continue;
+    std::uint64_t n = 0;
+    for (const auto& shard : shards_) n += shard->refusals_[r].load(std::memory_order_relaxed);
+    prometheus::ClientMetric metric;
+    metric.label = {{"reason", refusal_names_[r]}};
+    metric.counter.value = static_cast<double>(n);
+    refused.metric.push_back(std::move(metric));
+  }
+  std::vector<prometheus::MetricFamily> out;
+  out.push_back(std::move(calls));
+  if (!refusal_names_.empty()) out.push_back(std::move(refused));
+  return out;
 }
 
 }  // namespace mlsidecar::metrics

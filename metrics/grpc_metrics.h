@@ -1,6 +1,7 @@
 // mlsidecar_grpc_requests_total{model,version,grpc_service,grpc_method,grpc_code}: finished gRPC
 // calls, named as go-grpc-prometheus names its counter, beside the request families that every
-// call (HTTP or gRPC) also feeds.
+// call (HTTP or gRPC) also feeds; and mlsidecar_http2_refusals_total{reason}: HTTP/2 connections
+// and streams the sidecar refused (floods, oversized header lists and messages).
 //
 // Service and method come from the call's path, which the client chooses: the first
 // kMethodCapacity - 1 distinct service/method pairs get their own labels, later ones fold into
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -37,7 +39,10 @@ class GrpcMetrics : public prometheus::Collectable {
 
   class Shard {
    public:
-    explicit Shard(std::size_t cells) : calls_(new std::atomic<std::uint64_t>[cells]()) {}
+    Shard(std::size_t cells, std::size_t refusal_kinds)
+        : calls_(new std::atomic<std::uint64_t>[cells]()),
+          refusals_(new std::atomic<std::uint64_t>[refusal_kinds]()),
+          refusal_kinds_(refusal_kinds) {}
     // One finished call: `series` from RequestMetrics::model_index(), `method` from
     // method_index(), `code` its grpc-status (above 16: UNKNOWN).
     void call_finished(std::size_t series, std::size_t method, std::size_t code) {
@@ -46,13 +51,24 @@ class GrpcMetrics : public prometheus::Collectable {
       c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
 
+    // One HTTP/2 refusal; `reason` indexes the names given to GrpcMetrics (others ignored).
+    void http2_refused(std::size_t reason) {
+      if (reason >= refusal_kinds_) return;
+      auto& c = refusals_[reason];
+      c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+
    private:
     friend class GrpcMetrics;
     std::unique_ptr<std::atomic<std::uint64_t>[]> calls_;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> refusals_;
+    std::size_t refusal_kinds_;
   };
 
-  // `requests` names the model series; it must outlive this object.
-  GrpcMetrics(std::size_t threads, const RequestMetrics& requests);
+  // `requests` names the model series; it must outlive this object. `refusal_names`: the
+  // `reason` label of each HTTP/2 refusal index (h2::refusal_name, which metrics/ cannot see).
+  GrpcMetrics(std::size_t threads, const RequestMetrics& requests,
+              std::vector<std::string> refusal_names = {});
   ~GrpcMetrics() override;
 
   Shard& shard(std::size_t thread) { return *shards_[thread]; }
@@ -64,6 +80,7 @@ class GrpcMetrics : public prometheus::Collectable {
   const RequestMetrics& requests_;
   std::size_t series_;
   LabelTable methods_;  // "service/method"
+  std::vector<std::string> refusal_names_;
   std::vector<std::unique_ptr<Shard>> shards_;
 };
 

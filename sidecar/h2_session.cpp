@@ -15,6 +15,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "metrics/grpc_metrics.h"
 #include "sidecar/config.h"
 #include "sidecar/grpc_upstream.h"
 #include "sidecar/h2/server_connection.h"
@@ -116,6 +117,7 @@ class H2Session final : public ConnectionBase,
     calls_.erase(it);
   }
   void on_stream_refused(h2::StreamId id, h2::Refusal reason) override {
+    refused(reason);
     if (H2Stream* stream = find(id)) stream->refused(reason);
   }
 
@@ -148,7 +150,7 @@ class H2Session final : public ConnectionBase,
     const h2::FeedResult r = conn_.feed(bytes, last_active_);
     kick();
     if (r.verdict == h2::Verdict::close) {
-      if (r.reason != h2::Refusal::none) refusal_ = r.reason;
+      if (r.reason != h2::Refusal::none) refused(r.reason);
       return false;
     }
     return true;
@@ -184,6 +186,10 @@ class H2Session final : public ConnectionBase,
     self->close();
   }
 
+  void refused(h2::Refusal reason) {
+    thread_.chain().grpc().shard(thread_.index()).http2_refused(static_cast<std::size_t>(reason));
+  }
+
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -205,7 +211,6 @@ class H2Session final : public ConnectionBase,
   std::unordered_map<h2::StreamId, std::unique_ptr<H2Stream>> calls_;
   Clock::time_point last_active_;
   Clock::time_point drain_at_{};
-  h2::Refusal refusal_ = h2::Refusal::none;
   bool reading_ = true;
   bool closed_ = false;
   bool goaway_sent_ = false;

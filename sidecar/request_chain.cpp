@@ -11,6 +11,7 @@
 #include "metrics/llm/llm_metrics.h"
 #include "policies/admission_controller.h"
 #include "policies/autoscale_signals.h"
+#include "sidecar/h2/types.h"
 
 namespace mlsidecar {
 
@@ -85,7 +86,15 @@ RequestChain::RequestChain(const Config& config) : config_(config) {
   metrics_ = std::make_shared<metrics::RequestMetrics>(config.threads, config.max_models,
                                                        config.model, config.model_version);
   collectables_.push_back(metrics_);
-  grpc_ = std::make_shared<metrics::GrpcMetrics>(config.threads, *metrics_);
+  // Every h2::Refusal by index, up to the first value refusal_name() does not know; `none` is
+  // never counted.
+  std::vector<std::string> refusals;
+  for (int r = 0;; ++r) {
+    const auto reason = static_cast<h2::Refusal>(r);
+    if (h2::refusal_name(reason) == "unknown") break;
+    refusals.emplace_back(reason == h2::Refusal::none ? "" : h2::refusal_name(reason));
+  }
+  grpc_ = std::make_shared<metrics::GrpcMetrics>(config.threads, *metrics_, std::move(refusals));
   collectables_.push_back(grpc_);
   // 2. autoscale signals
   signals_ = std::make_shared<policies::AutoscaleSignals>(signal_params(config),

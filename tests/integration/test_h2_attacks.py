@@ -160,6 +160,9 @@ def test_flood_closes_the_attackers_connection_only(sidecar, attack):
             a.close()
     assert goaway_code(got) in (ENHANCE_YOUR_CALM, PROTOCOL_ERROR), got[-3:]
     assert bystander.ok > 0 and not bystander.failed, bystander.failed[:3]
+    # An SRE sees it: the refusal is counted with its reason.
+    assert metric_sum(sidecar.scrape(), "mlsidecar_http2_refusals_total",
+                      reason=attack.__name__) >= 1
 
 
 def test_hpack_bomb_resets_the_stream_and_the_connection_serves_on(sidecar):
@@ -185,6 +188,8 @@ def test_hpack_bomb_resets_the_stream_and_the_connection_serves_on(sidecar):
     answered = [f for f in got if f[2] == 3 and f[0] == DATA]
     assert answered, got
     assert bystander.ok > 0 and not bystander.failed
+    assert metric_sum(sidecar.scrape(), "mlsidecar_http2_refusals_total",
+                      reason="header_list_too_large") >= 1
 
 
 def test_streams_beyond_the_limit_are_refused(sidecar):
