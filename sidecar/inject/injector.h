@@ -32,6 +32,8 @@ struct Report {
   std::string model_container;
   int model_port = 0;
   std::string model_port_name;
+  int grpc_port = 0;  // the model's gRPC port; 0: none (for a gRPC-only model, model_port too)
+  std::string grpc_port_name;
   int data_port = 0;
   int admin_port = 0;
   bool native = true;

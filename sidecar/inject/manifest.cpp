@@ -97,8 +97,8 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
       if (r.pod_template.contains("metadata") && r.pod_template["metadata"].is_object()) {
         labels = r.pod_template["metadata"].value("labels", Json::object());
       }
-      injected.push_back(
-          {namespace_of(object), labels, r.report.model_port, r.report.model_port_name});
+      injected.push_back({namespace_of(object), labels, r.report.model_port,
+                          r.report.model_port_name, r.report.grpc_port, r.report.grpc_port_name});
     }
     tpl = std::move(r.pod_template);
   }

@@ -25,15 +25,21 @@ bool selects(const Json& selector, const Json& labels) {
   return true;
 }
 
-bool targets_model(const Json& port, const InjectedPods& pods) {
-  if (!port.is_object()) return false;
+// Whether a Service port sends to the container port `number` named `name` ("" when unnamed).
+bool targets_port(const Json& port, int number, const std::string& name) {
+  if (!port.is_object() || number == 0) return false;
   if (!port.contains("targetPort")) {
     return port.contains("port") && port["port"].is_number_integer() &&
-           port["port"].get<int>() == pods.model_port;
+           port["port"].get<int>() == number;
   }
   const Json& target = port["targetPort"];
-  if (target.is_number_integer()) return target.get<int>() == pods.model_port;
-  return target.is_string() && !pods.model_port_name.empty() && target == pods.model_port_name;
+  if (target.is_number_integer()) return target.get<int>() == number;
+  return target.is_string() && !name.empty() && target == name;
+}
+
+bool targets_model(const Json& port, const InjectedPods& pods) {
+  return targets_port(port, pods.model_port, pods.model_port_name) ||
+         targets_port(port, pods.grpc_port, pods.grpc_port_name);
 }
 
 }  // namespace

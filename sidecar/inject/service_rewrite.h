@@ -1,8 +1,8 @@
 // Repointing Services at the sidecar. When `mlsidecar inject` sees a Service in the same input
-// whose selector matches an injected pod template and whose targetPort is the model's port (by
-// number or by name), it sets that targetPort to the sidecar's data port name, so that traffic goes
-// through the sidecar. The change is recorded in the Service's `mlsidecar.io/status` annotation and
-// undone by restore_service().
+// whose selector matches an injected pod template and whose targetPort is the model's HTTP or gRPC
+// port (by number or by name), it sets that targetPort to the sidecar's data port name, so that
+// traffic goes through the sidecar (the data port serves HTTP/1.1 and gRPC alike). The change is
+// recorded in the Service's `mlsidecar.io/status` annotation and undone by restore_service().
 //
 // Thread-safety: free functions without shared state.
 #pragma once
@@ -20,6 +20,8 @@ struct InjectedPods {
   Json labels;     // the pod template's labels
   int model_port = 0;
   std::string model_port_name;
+  int grpc_port = 0;  // 0: none
+  std::string grpc_port_name;
 };
 
 // The port that the Services among `objects` send to for pods with `labels` in namespace `ns`: the
