@@ -71,13 +71,15 @@ std::vector<std::string> take_over_port_names(Json& out, EditLog& log, const Sid
   return warnings;
 }
 
-// The model container's port named "metrics", else the model's own HTTP port; nothing for a
+// The model container's metrics port (is_metrics_port_name), else the model's own HTTP port;
+// nothing for a
 // gRPC-only model without a metrics port (its one port speaks no HTTP/1.1).
 std::optional<int> metrics_port(const Json& tpl, const ModelTarget& model) {
   const Json& container = tpl["spec"]["containers"][model.container_index];
   if (const auto ports = container.find("ports"); ports != container.end() && ports->is_array()) {
     for (const auto& p : *ports) {
-      if (p.is_object() && p.value("name", Json()) == "metrics" &&
+      if (p.is_object() && p.value("name", Json()).is_string() &&
+          is_metrics_port_name(p["name"].get_ref<const std::string&>()) &&
           p.value("containerPort", Json()).is_number_integer()) {
         return p["containerPort"].get<int>();
       }
@@ -152,7 +154,8 @@ std::variant<SidecarPlan, std::string> make_plan(const Json& tpl, ModelTarget mo
   }
   // The model's own metrics ride in the sidecar's scrape (prometheus.io/* below is repointed to
   // the sidecar): from where the pod's annotations said they were, else the model container's port
-  // named "metrics" (Triton's 8002), else the model port's /metrics (none for a gRPC-only model).
+  // named "metrics" (Triton's 8002) or like it, else the model port's /metrics (none for a
+  // gRPC-only model).
   if (!annotation_of(tpl, std::string(annotation::kServeFlagPrefix) + "merge-metrics")) {
     const auto known = metrics_port(tpl, plan.model);
     const auto port = annotation_of(tpl, annotation::kPrometheusPort)

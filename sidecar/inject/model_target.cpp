@@ -145,7 +145,7 @@ std::optional<ModelTargetProblem> find_grpc_port(const Json& tpl, const Json& mo
   return std::nullopt;
 }
 
-// The first containerPort that serves HTTP: not the gRPC port, not the port named "metrics".
+// The first containerPort that serves HTTP: not the gRPC port, not a metrics port.
 // nullptr when there is none; a problem when an entry has no numeric containerPort.
 std::variant<const Json*, ModelTargetProblem> first_http_port(const Json& model,
                                                               const ModelTarget& target) {
@@ -156,7 +156,8 @@ std::variant<const Json*, ModelTargetProblem> first_http_port(const Json& model,
       return unusable("container \"" + target.container_name +
                       "\" has a port without a numeric containerPort");
     }
-    if (p["containerPort"].get<int>() != target.grpc_port && name_of_port(&p) != "metrics") {
+    if (p["containerPort"].get<int>() != target.grpc_port &&
+        !is_metrics_port_name(name_of_port(&p))) {
       return &p;
     }
   }
@@ -283,7 +284,13 @@ std::optional<int> grpc_port_from_args(const Json& container) {
   return std::nullopt;
 }
 
-bool is_grpc_port_name(std::string_view name) { return name.starts_with("grpc") || name == "h2c"; }
+bool is_metrics_port_name(std::string_view name) {
+  return name.find("metrics") != std::string_view::npos;
+}
+
+bool is_grpc_port_name(std::string_view name) {
+  return (name.starts_with("grpc") || name == "h2c") && !is_metrics_port_name(name);
+}
 
 std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl,
                                                                 std::string_view workload,

@@ -87,6 +87,10 @@ std::optional<int> port_from_args(const Json& container);
 // (KServe), else TF Serving's `--port` when `--rest_api_port` is given too.
 std::optional<int> grpc_port_from_args(const Json& container);
 
+// A containerPort name that says metrics, never a serving port: `metrics` (Triton's 8002) or a
+// name with `metrics` in it (`http-metrics`).
+bool is_metrics_port_name(std::string_view name);
+
 // A containerPort name that says gRPC: `grpc` or starting with it (`grpc-port`), or `h2c`
 // (Knative's and KServe's name for HTTP/2 cleartext).
 bool is_grpc_port_name(std::string_view name);

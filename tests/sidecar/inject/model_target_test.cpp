@@ -176,9 +176,11 @@ spec:
   for (const char* name : {"grpc-port", "h2c", "grpc-inference"}) {
     CHECK(is_grpc_port_name(name));
   }
-  for (const char* name : {"http", "metrics", "rpc", "h2", "my-grpc"}) {
+  for (const char* name : {"http", "metrics", "rpc", "h2", "my-grpc", "grpc-metrics"}) {
     CHECK_FALSE(is_grpc_port_name(name));
   }
+  CHECK(is_metrics_port_name("http-metrics"));
+  CHECK_FALSE(is_metrics_port_name("http"));
 }
 
 TEST_CASE("the gRPC port: from the args, Triton's and KServe's spellings") {
@@ -251,7 +253,7 @@ spec:
   - name: triton
     image: nvcr.io/nvidia/tritonserver:24.08-py3
     args: ["tritonserver", "--allow-http=false"]
-    ports: [{name: grpc, containerPort: 8001}, {name: metrics, containerPort: 8002}]
+    ports: [{name: grpc, containerPort: 8001}, {name: triton-metrics, containerPort: 8002}]
 )y");
   const ModelTarget m = found(only);
   CHECK(m.grpc_only());
