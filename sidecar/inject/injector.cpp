@@ -288,7 +288,7 @@ std::string_view outcome_name(Outcome outcome) {
 namespace {
 
 InjectionResult inject_checked(const Json& tpl, const InjectionSettings& settings,
-                               std::string_view workload, int service_port) {
+                               std::string_view workload, const ServiceHints& services) {
   if (label_of(tpl, annotation::kInject) == "false" ||
       annotation_of(tpl, annotation::kInject) == "false") {
     return unchanged(tpl, Outcome::skipped, "opted out by mlsidecar.io/inject=false");
@@ -304,7 +304,7 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
     return unchanged(tpl, Outcome::failed,
                      "a container named \"" + settings.container_name + "\" already exists");
   }
-  auto target = find_model_target(tpl, workload, service_port);
+  auto target = find_model_target(tpl, workload, services);
   if (auto* problem = std::get_if<ModelTargetProblem>(&target)) {
     return unchanged(
         tpl,
@@ -439,10 +439,10 @@ InjectionResult uninject_checked(const Json& tpl) {
 // A field of a type nothing expects deeper in the template (a container's `lifecycle` that is a
 // string, say) fails the one template with a message instead of escaping as an exception.
 InjectionResult inject(const Json& tpl, const InjectionSettings& settings,
-                       std::string_view workload, int service_port) {
+                       std::string_view workload, const ServiceHints& services) {
   if (auto problem = shape_problem(tpl)) return unchanged(tpl, Outcome::failed, *problem);
   try {
-    return inject_checked(tpl, settings, workload, service_port);
+    return inject_checked(tpl, settings, workload, services);
   } catch (const Json::exception& e) {
     return unchanged(tpl, Outcome::failed, std::string("unexpected field type: ") + e.what());
   }

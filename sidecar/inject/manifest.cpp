@@ -80,7 +80,7 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
                                    : Json::object();
     InjectionResult r = direction == Direction::inject
                             ? inject(tpl, settings, workload_name(object),
-                                     service_target_port(all, namespace_of(object), labels_before))
+                                     service_hints(all, namespace_of(object), labels_before))
                             : uninject(tpl);
     if (r.report.outcome == Outcome::failed) {
       result.error = ref.where + " (" + name + "): " + r.report.reason;

@@ -106,9 +106,10 @@ const Json* readiness_handler(const Json& model, const char* handler) {
 }
 
 // The model's gRPC port: the annotation (a number, a name or "none"), else the first containerPort
-// whose name says gRPC, else the port of its readinessProbe.grpc, else its args.
+// whose name says gRPC, else the port of its readinessProbe.grpc, else its args, else the port
+// that Services with a gRPC appProtocol target.
 std::optional<ModelTargetProblem> find_grpc_port(const Json& tpl, const Json& model,
-                                                 ModelTarget& target) {
+                                                 const Json& service_target, ModelTarget& target) {
   auto set = [&target](int number, std::string name, const char* source) {
     target.grpc_port = number;
     target.grpc_port_name = std::move(name);
@@ -141,6 +142,14 @@ std::optional<ModelTargetProblem> find_grpc_port(const Json& tpl, const Json& mo
   }
   if (const auto number = grpc_port_from_args(model)) {
     set(*number, name_of_port(find_port(model, nullptr, *number)), "args");
+  } else if (service_target.is_number_integer()) {
+    const int number = service_target.get<int>();
+    set(number, name_of_port(find_port(model, nullptr, number)), "Service appProtocol");
+  } else if (service_target.is_string()) {
+    const std::string& name = service_target.get_ref<const std::string&>();
+    if (const Json* p = find_port(model, &name, 0)) {
+      set((*p)["containerPort"].get<int>(), name, "Service appProtocol");
+    }
   }
   return std::nullopt;
 }
@@ -294,7 +303,7 @@ bool is_grpc_port_name(std::string_view name) {
 
 std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl,
                                                                 std::string_view workload,
-                                                                int service_port) {
+                                                                const ServiceHints& services) {
   const Json* containers = nullptr;
   if (tpl.is_object() && tpl.contains("spec") && tpl["spec"].is_object()) {
     const auto c = tpl["spec"].find("containers");
@@ -326,8 +335,10 @@ std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl,
   const Json& model = (*containers)[target.container_index];
   target.container_name = model["name"].get<std::string>();
 
-  if (auto problem = find_grpc_port(tpl, model, target)) return std::move(*problem);
-  if (auto problem = find_http_port(tpl, model, service_port, target)) {
+  if (auto problem = find_grpc_port(tpl, model, services.grpc_target, target)) {
+    return std::move(*problem);
+  }
+  if (auto problem = find_http_port(tpl, model, services.port, target)) {
     return std::move(*problem);
   }
   if (target.port == 0) {

@@ -28,7 +28,7 @@ struct ModelTarget {
   std::string port_source;
   // The model's gRPC port (0: none found, or the annotation said "none"), the name of its
   // containerPort entry, and how it was found: annotation, containerPort name,
-  // readinessProbe.grpc, args.
+  // readinessProbe.grpc, args, Service appProtocol.
   int grpc_port = 0;
   std::string grpc_port_name;
   std::string grpc_port_source;
@@ -53,6 +53,16 @@ struct ModelTarget {
   bool separate_grpc_port() const { return grpc_port != 0 && grpc_port != port; }
 };
 
+// What the Services of the same input say about a pod (the command line only; the webhook sees no
+// Services).
+struct ServiceHints {
+  // The numeric targetPort they send to (service_target_port()); 0 when unknown.
+  int port = 0;
+  // The targetPort, a number or a port name, of their ports whose appProtocol says HTTP/2
+  // cleartext or gRPC (service_grpc_target()); null when none or ambiguous.
+  Json grpc_target;
+};
+
 // Why a model was not found. `unusable` means the template or an annotation is wrong (an error
 // for the command line); `not_serving` means there is nothing to put a proxy in front of (a skip).
 struct ModelTargetProblem {
@@ -62,11 +72,11 @@ struct ModelTargetProblem {
 
 // `workload`: the owning workload's name (workload_name()), the model's name when no annotation
 // or label gives one; "" leaves the container's name as the last resort.
-// `service_port`: the port a Service of the same input sends to (service_target_port()), the last
-// hint for a container that declares no port; 0 when none is known.
+// `services`: what Services of the same input say: the last hint for the HTTP port of a container
+// that declares none, and for the gRPC port.
 std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& pod_template,
                                                                 std::string_view workload = {},
-                                                                int service_port = 0);
+                                                                const ServiceHints& services = {});
 
 // The version an image reference names: its tag ("repo:5000/x/y:1.2@sha256:..." -> "1.2"), else
 // the first 12 hex digits of its digest ("x@sha256:0123456789abcdef..." -> "0123456789ab"), else

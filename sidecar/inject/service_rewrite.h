@@ -7,6 +7,7 @@
 // Thread-safety: free functions without shared state.
 #pragma once
 
+#include "sidecar/inject/model_target.h"
 #include "sidecar/inject/yaml_bridge.h"
 
 #include <string>
@@ -25,11 +26,21 @@ struct InjectedPods {
 };
 
 // The port that the Services among `objects` send to for pods with `labels` in namespace `ns`: the
-// numeric targetPort (or port, when there is no targetPort) of the Services that select them; 0
-// when none does, or when they name several or only by port name. A last hint for a model
-// container that declares no port.
+// numeric targetPort (or port, when there is no targetPort) of the Services that select them,
+// leaving out their gRPC ports (below); 0 when none does, or when they name several or only by
+// port name. A last hint for a model container that declares no port.
 int service_target_port(const std::vector<const Json*>& objects, const std::string& ns,
                         const Json& labels);
+
+// The targetPort (or port), a number or a name, of the ports of those Services whose appProtocol
+// is kubernetes.io/h2c, h2c or grpc; null when none, or when they disagree. A hint for the
+// model's gRPC port.
+Json service_grpc_target(const std::vector<const Json*>& objects, const std::string& ns,
+                         const Json& labels);
+
+// Both hints for find_model_target().
+ServiceHints service_hints(const std::vector<const Json*>& objects, const std::string& ns,
+                           const Json& labels);
 
 // Repoints matching ports of `service`; returns how many were changed (0: service untouched).
 int repoint_service(Json& service, const std::vector<InjectedPods>& injected);

@@ -153,6 +153,47 @@ TEST_CASE("a Service of the same input tells the port only when it is unambiguou
   CHECK(service_target_port({&by_name, &unrelated}, "", labels) == 0);
 }
 
+TEST_CASE("a Service port with a gRPC appProtocol tells the gRPC port, not the HTTP one") {
+  const Json labels = tpl(R"y({app: triton})y");
+  const Json service = tpl(R"y(
+kind: Service
+spec:
+  selector: {app: triton}
+  ports:
+  - {name: http, port: 80, targetPort: 8000}
+  - {name: infer, port: 8001, appProtocol: kubernetes.io/h2c}
+)y");
+  CHECK(service_target_port({&service}, "", labels) == 8000);  // no longer ambiguous
+  CHECK(service_grpc_target({&service}, "", labels) == 8001);
+  const Json by_name = tpl(
+      R"y({kind: Service, spec: {selector: {app: triton}, ports: [{port: 9000, targetPort: grpc-api, appProtocol: grpc}]}})y");
+  CHECK(service_grpc_target({&by_name}, "", labels) == "grpc-api");
+  CHECK(service_grpc_target({&service, &by_name}, "", labels).is_null());  // which one?
+  CHECK(service_grpc_target({&service}, "other-ns", labels).is_null());
+  // The pod's container declares no port: both come from the Service.
+  const Json pod = tpl(R"y(
+metadata: {labels: {app: triton}}
+spec:
+  containers: [{name: triton, image: "nvcr.io/nvidia/tritonserver:24.08-py3"}]
+)y");
+  auto r = find_model_target(pod, "", service_hints({&service}, "", labels));
+  REQUIRE(std::holds_alternative<ModelTarget>(r));
+  const ModelTarget m = std::get<ModelTarget>(r);
+  CHECK(m.port == 8000);
+  CHECK(m.port_source == "Service");
+  CHECK(m.grpc_port == 8001);
+  CHECK(m.grpc_port_source == "Service appProtocol");
+  // By name, the container's port of that name; a name it does not declare is no hint.
+  Json named = pod;
+  named["spec"]["containers"][0]["ports"] =
+      Json::array({Json{{"name", "grpc-api"}, {"containerPort", 9001}}});
+  r = find_model_target(named, "", service_hints({&by_name}, "", labels));
+  CHECK(std::get<ModelTarget>(r).grpc_port == 9001);
+  r = find_model_target(pod, "", service_hints({&by_name}, "", labels));
+  REQUIRE(std::holds_alternative<ModelTargetProblem>(r));  // no port at all
+  CHECK(std::get<ModelTargetProblem>(r).kind == ModelTargetProblem::Kind::not_serving);
+}
+
 TEST_CASE("the gRPC port: by containerPort name, beside the HTTP port") {
   // Triton's three ports: HTTP first, gRPC by name, metrics never a serving port.
   const ModelTarget triton = found(tpl(R"y(

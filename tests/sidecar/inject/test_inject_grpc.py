@@ -113,3 +113,41 @@ def test_an_injected_sidecar_serves_a_grpc_only_model(readiness):
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+# No containerPort, no probe, nothing in the args: the Service's ports are the only hints, and its
+# appProtocol tells which one is gRPC.
+UNDECLARED = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: triton}
+spec:
+  selector: {matchLabels: {app: triton}}
+  template:
+    metadata: {labels: {app: triton}}
+    spec:
+      containers:
+      - {name: triton, image: "nvcr.io/nvidia/tritonserver:24.08-py3"}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: triton}
+spec:
+  selector: {app: triton}
+  ports:
+  - {name: http, port: 80, targetPort: 8000}
+  - {name: grpc, port: 8001, targetPort: 8001, appProtocol: kubernetes.io/h2c}
+"""
+
+
+def test_a_services_grpc_app_protocol_names_the_grpc_port():
+    result = run("inject", "-f", "-", stdin=UNDECLARED.encode())
+    assert result.returncode == 0, result.stderr.decode()
+    report = result.stderr.decode()
+    assert "port 8000 (from Service), grpc port 8001 (from Service appProtocol)" in report, report
+    deployment, service = load_all(result.stdout)
+    spec = deployment["spec"]["template"]["spec"]
+    capture = named(spec["initContainers"], "mlsidecar-capture")
+    assert capture["args"][:5] == ["capture-init", "--model-port", "8000", "--model-port", "8001"]
+    assert flag(named(spec["initContainers"], "mlsidecar"), "--grpc-upstream") == "127.0.0.1:8001"
+    assert service["spec"]["ports"][1]["targetPort"] == 8001  # the redirect captures it in the pod
