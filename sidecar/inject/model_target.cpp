@@ -125,6 +125,7 @@ std::optional<ModelTargetProblem> find_grpc_port(const Json& tpl, const Json& mo
   }
   if (const auto ports = model.find("ports"); ports != model.end() && ports->is_array()) {
     for (const auto& p : *ports) {
+      if (!p.is_object()) continue;
       const std::string name = name_of_port(&p);
       const auto number = p.value("containerPort", Json());
       if (is_grpc_port_name(name) && number.is_number_integer()) {
