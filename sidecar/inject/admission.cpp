@@ -68,10 +68,15 @@ AdmissionAnswer review_admission_unchecked(std::string_view body,
       log = name + ": injected (" + result.report.reason + ")";
       std::vector<std::string> warnings = result.report.warnings;
       if (result.report.capture == "service") {
+        const Report& r = result.report;
+        const std::string ports =
+            r.grpc_port != 0 && r.grpc_port != r.model_port
+                ? "ports " + std::to_string(r.model_port) + " and " + std::to_string(r.grpc_port)
+                : "port " + std::to_string(r.model_port);
         warnings.push_back(
-            "capture service: the webhook cannot repoint Services, so traffic to the model's port "
-            "goes around the sidecar unless the Service targets port " +
-            std::to_string(result.report.data_port) + " (use capture redirect or port-name)");
+            "capture service: the webhook cannot repoint Services, so traffic to the model's " +
+            ports + " goes around the sidecar unless the Service targets port " +
+            std::to_string(r.data_port) + " (use capture redirect or port-name)");
       }
       if (!warnings.empty()) {
         Json list = Json::array();

@@ -10,6 +10,9 @@ namespace mlsidecar::inject::annotation {
 inline constexpr std::string_view kInject = "mlsidecar.io/inject";  // "false" opts out
 inline constexpr std::string_view kModelContainer = "mlsidecar.io/model-container";
 inline constexpr std::string_view kModelPort = "mlsidecar.io/model-port";  // number or port name
+// The model's gRPC port: a number, a port name, or "none" (the model's gRPC port is not captured).
+inline constexpr std::string_view kGrpcPort = "mlsidecar.io/grpc-port";
+inline constexpr std::string_view kGrpcPortNone = "none";
 inline constexpr std::string_view kModel = "mlsidecar.io/model";
 inline constexpr std::string_view kModelVersion = "mlsidecar.io/model-version";
 inline constexpr std::string_view kNative = "mlsidecar.io/native";  // "false": ordinary container

@@ -28,46 +28,88 @@ InjectionResult unchanged(const Json& tpl, Outcome outcome, std::string reason) 
   return r;
 }
 
-// port-name capture: the model's port is renamed kModelPortName (and so are the model container's
-// probes that named it), and the sidecar's data port takes its old name, so that Services and
-// probes that target the port by name reach the sidecar. A port without a name cannot be taken
-// over: traffic to it by number goes around the sidecar, which the warning says.
-std::vector<std::string> take_over_port_name(Json& out, EditLog& log, const ModelTarget& model) {
-  if (model.port_name.empty()) {
-    return {"capture port-name: the model's port " + std::to_string(model.port) +
+// port-name capture: a port of the model is renamed `new_name` (and so are the model container's
+// probes that named it), and a port of the sidecar takes its old name, so that Services and probes
+// that target the port by name reach the sidecar. A port without a name cannot be taken over:
+// traffic to it by number goes around the sidecar, which the warning says. `what` is "port" or
+// "gRPC port".
+std::vector<std::string> take_over_port_name(Json& out, EditLog& log, std::size_t container_index,
+                                             std::string_view what, int number,
+                                             const std::string& name, std::string_view new_name) {
+  if (name.empty()) {
+    return {"capture port-name: the model's " + std::string(what) + " " + std::to_string(number) +
             " has no name, so Services that target it by number bypass the sidecar (name the "
             "port, or use mlsidecar.io/capture: redirect)"};
   }
-  const Json::json_pointer container("/spec/containers/" + std::to_string(model.container_index));
+  const Json::json_pointer container("/spec/containers/" + std::to_string(container_index));
   const Json& ports = out[container / "ports"];
   for (std::size_t i = 0; i < ports.size(); ++i) {
-    if (ports[i].is_object() && ports[i].value("name", Json()) == model.port_name) {
-      log.set(out, container / "ports" / std::to_string(i) / "name", std::string(kModelPortName));
+    if (ports[i].is_object() && ports[i].value("name", Json()) == name) {
+      log.set(out, container / "ports" / std::to_string(i) / "name", std::string(new_name));
     }
   }
   for (const char* probe : {"readinessProbe", "livenessProbe", "startupProbe"}) {
     for (const char* handler : {"httpGet", "tcpSocket", "grpc"}) {
       const Json::json_pointer port = container / probe / handler / "port";
-      if (out.contains(port) && out[port] == model.port_name) {
-        log.set(out, port, std::string(kModelPortName));
-      }
+      if (out.contains(port) && out[port] == name) log.set(out, port, std::string(new_name));
     }
   }
   return {};
 }
 
-// The model container's port named "metrics", else the model's own port.
-int metrics_port(const Json& tpl, const ModelTarget& model) {
+// port-name capture of the model's HTTP port and, beside it, of its gRPC port when the sidecar
+// has a second data port for it (a gRPC-only model's one port is the HTTP port here).
+std::vector<std::string> take_over_port_names(Json& out, EditLog& log, const SidecarPlan& plan) {
+  const ModelTarget& model = plan.model;
+  std::vector<std::string> warnings = take_over_port_name(
+      out, log, model.container_index, "port", model.port, model.port_name, kModelPortName);
+  if (model.separate_grpc_port()) {
+    auto grpc = take_over_port_name(out, log, model.container_index, "gRPC port", model.grpc_port,
+                                    model.grpc_port_name, kModelGrpcPortName);
+    warnings.insert(warnings.end(), grpc.begin(), grpc.end());
+  }
+  return warnings;
+}
+
+// The model container's metrics port (is_metrics_port_name), else the model's own HTTP port;
+// nothing for a
+// gRPC-only model without a metrics port (its one port speaks no HTTP/1.1).
+std::optional<int> metrics_port(const Json& tpl, const ModelTarget& model) {
   const Json& container = tpl["spec"]["containers"][model.container_index];
   if (const auto ports = container.find("ports"); ports != container.end() && ports->is_array()) {
     for (const auto& p : *ports) {
-      if (p.is_object() && p.value("name", Json()) == "metrics" &&
+      if (p.is_object() && p.value("name", Json()).is_string() &&
+          is_metrics_port_name(p["name"].get_ref<const std::string&>()) &&
           p.value("containerPort", Json()).is_number_integer()) {
         return p["containerPort"].get<int>();
       }
     }
   }
+  if (model.grpc_only()) return std::nullopt;
   return model.port;
+}
+
+bool sets_serve_flag(const SidecarPlan& plan, std::string_view name) {
+  return std::any_of(plan.serve_flags.begin(), plan.serve_flags.end(),
+                     [name](const auto& flag) { return flag.first == name; });
+}
+
+// The gRPC flags of the sidecar, from the model's gRPC port and readiness, less those that an
+// annotation sets (the annotation wins, as for every per-pod flag).
+std::vector<std::pair<std::string, std::string>> grpc_flags(const SidecarPlan& plan) {
+  const ModelTarget& model = plan.model;
+  std::vector<std::pair<std::string, std::string>> flags;
+  auto add = [&](const char* name, std::string value) {
+    if (!value.empty() && !sets_serve_flag(plan, name)) flags.emplace_back(name, std::move(value));
+  };
+  if (model.grpc_port == 0) return flags;
+  add("grpc-upstream", "127.0.0.1:" + std::to_string(model.grpc_port));
+  if (plan.grpc_listen_port != 0) {
+    add("grpc-listen", "0.0.0.0:" + std::to_string(plan.grpc_listen_port));
+  }
+  add("ready-grpc", model.ready_grpc);
+  add("ready-grpc-service", model.ready_grpc_service);
+  return flags;
 }
 
 // Resolves annotations and settings into a plan; an error message when an annotation is invalid.
@@ -97,6 +139,10 @@ std::variant<SidecarPlan, std::string> make_plan(const Json& tpl, ModelTarget mo
     }
     plan.serve_flags.emplace_back(std::string(name), *value);
   }
+  // The gRPC upstream injection adds counts for the rules (--ready-grpc needs it).
+  if (checked.grpc_upstream.empty() && plan.model.grpc_port != 0) {
+    checked.grpc_upstream = "127.0.0.1:" + std::to_string(plan.model.grpc_port);
+  }
   try {
     validate_config(checked);
   } catch (const ConfigError& e) {
@@ -108,14 +154,18 @@ std::variant<SidecarPlan, std::string> make_plan(const Json& tpl, ModelTarget mo
   }
   // The model's own metrics ride in the sidecar's scrape (prometheus.io/* below is repointed to
   // the sidecar): from where the pod's annotations said they were, else the model container's port
-  // named "metrics" (Triton's 8002), else the model port's /metrics.
+  // named "metrics" (Triton's 8002) or like it, else the model port's /metrics (none for a
+  // gRPC-only model).
   if (!annotation_of(tpl, std::string(annotation::kServeFlagPrefix) + "merge-metrics")) {
-    const std::string port = annotation_of(tpl, annotation::kPrometheusPort)
-                                 .value_or(std::to_string(metrics_port(tpl, plan.model)));
+    const auto known = metrics_port(tpl, plan.model);
+    const auto port = annotation_of(tpl, annotation::kPrometheusPort)
+                          .value_or(known ? std::to_string(*known) : std::string());
     const std::string path = annotation_of(tpl, annotation::kPrometheusPath).value_or("/metrics");
-    plan.merge_metrics = "http://127.0.0.1:" + port + (path.starts_with('/') ? "" : "/") + path;
-    if (!parse_metrics_url(plan.merge_metrics)) {
-      return std::string(annotation::kPrometheusPort) + " \"" + port + "\" is not a port number";
+    if (!port.empty()) {
+      plan.merge_metrics = "http://127.0.0.1:" + port + (path.starts_with('/') ? "" : "/") + path;
+      if (!parse_metrics_url(plan.merge_metrics)) {
+        return std::string(annotation::kPrometheusPort) + " \"" + port + "\" is not a port number";
+      }
     }
   }
   if (auto drift = annotation_of(tpl, annotation::kDriftProfile)) {
@@ -146,10 +196,29 @@ std::variant<SidecarPlan, std::string> make_plan(const Json& tpl, ModelTarget mo
 
   std::set<int> used = ports_in_use(tpl["spec"]);
   used.insert(plan.model.port);
+  if (plan.model.grpc_port != 0) used.insert(plan.model.grpc_port);
   plan.data_port = first_free_port(settings.data_port, used);
   used.insert(plan.data_port);
   plan.admin_port = first_free_port(settings.admin_port, used);
+  used.insert(plan.admin_port);
+  // The gRPC port's name moves to a second data port, above the first.
+  if (plan.capture == "port-name" && plan.model.separate_grpc_port() &&
+      !plan.model.grpc_port_name.empty() && !sets_serve_flag(plan, "grpc-listen")) {
+    plan.grpc_listen_port = first_free_port(plan.data_port + 1, used);
+  }
+  plan.grpc_flags = grpc_flags(plan);
   return plan;
+}
+
+// "port 8000 (from containerPort), grpc port 8001 (from containerPort name)", or for a gRPC-only
+// model "grpc port 8500 (from args) only".
+std::string describe_ports(const ModelTarget& model) {
+  const std::string grpc =
+      "grpc port " + std::to_string(model.grpc_port) + " (from " + model.grpc_port_source + ")";
+  if (model.grpc_only()) return grpc + " only";
+  std::string text = "port " + std::to_string(model.port) + " (from " + model.port_source + ")";
+  if (model.grpc_port != 0) text += ", " + grpc;
+  return text;
 }
 
 bool has_container_named(const Json& spec, const std::string& name) {
@@ -219,7 +288,7 @@ std::string_view outcome_name(Outcome outcome) {
 namespace {
 
 InjectionResult inject_checked(const Json& tpl, const InjectionSettings& settings,
-                               std::string_view workload, int service_port) {
+                               std::string_view workload, const ServiceHints& services) {
   if (label_of(tpl, annotation::kInject) == "false" ||
       annotation_of(tpl, annotation::kInject) == "false") {
     return unchanged(tpl, Outcome::skipped, "opted out by mlsidecar.io/inject=false");
@@ -235,7 +304,7 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
     return unchanged(tpl, Outcome::failed,
                      "a container named \"" + settings.container_name + "\" already exists");
   }
-  auto target = find_model_target(tpl, workload, service_port);
+  auto target = find_model_target(tpl, workload, services);
   if (auto* problem = std::get_if<ModelTargetProblem>(&target)) {
     return unchanged(
         tpl,
@@ -289,9 +358,7 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
   }
 
   std::vector<std::string> warnings;
-  if (plan.capture == "port-name") {
-    warnings = take_over_port_name(out, log, plan.model);
-  }
+  if (plan.capture == "port-name") warnings = take_over_port_names(out, log, plan);
 
   const char* list = plan.native ? "initContainers" : "containers";
   if (!out["spec"].contains(list)) log.set(out, spec / list, Json::array());
@@ -312,7 +379,9 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
   status["container"] = settings.container_name;
   status["native"] = plan.native;
   status["model"] = {{"container", plan.model.container_name}, {"port", plan.model.port}};
+  if (plan.model.grpc_port != 0) status["model"]["grpcPort"] = plan.model.grpc_port;
   status["ports"] = {{"data", plan.data_port}, {"admin", plan.admin_port}};
+  if (plan.grpc_listen_port != 0) status["ports"]["grpc"] = plan.grpc_listen_port;
   if (!plan.drift_config_map.empty()) status["volume"] = kDriftVolumeName;
   status["capture"] = plan.capture;
   if (plan.capture == "redirect") status["captureContainer"] = kCaptureContainerName;
@@ -325,16 +394,17 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
   r.model_container = plan.model.container_name;
   r.model_port = plan.model.port;
   r.model_port_name = plan.model.port_name;
+  r.grpc_port = plan.model.grpc_port;
+  r.grpc_port_name = plan.model.grpc_port_name;
   r.data_port = plan.data_port;
   r.admin_port = plan.admin_port;
   r.native = plan.native;
   r.capture = plan.capture;
   r.warnings = std::move(warnings);
-  r.reason = "model container " + plan.model.container_name + " port " +
-             std::to_string(plan.model.port) + " (from " + plan.model.port_source + "), capture " +
-             plan.capture + ", sidecar " + (plan.native ? "native" : "ordinary container") +
-             " on data port " + std::to_string(plan.data_port) + " and admin port " +
-             std::to_string(plan.admin_port);
+  r.reason = "model container " + plan.model.container_name + " " + describe_ports(plan.model) +
+             ", capture " + plan.capture + ", sidecar " +
+             (plan.native ? "native" : "ordinary container") + " on data port " +
+             std::to_string(plan.data_port) + " and admin port " + std::to_string(plan.admin_port);
   return result;
 }
 
@@ -369,10 +439,10 @@ InjectionResult uninject_checked(const Json& tpl) {
 // A field of a type nothing expects deeper in the template (a container's `lifecycle` that is a
 // string, say) fails the one template with a message instead of escaping as an exception.
 InjectionResult inject(const Json& tpl, const InjectionSettings& settings,
-                       std::string_view workload, int service_port) {
+                       std::string_view workload, const ServiceHints& services) {
   if (auto problem = shape_problem(tpl)) return unchanged(tpl, Outcome::failed, *problem);
   try {
-    return inject_checked(tpl, settings, workload, service_port);
+    return inject_checked(tpl, settings, workload, services);
   } catch (const Json::exception& e) {
     return unchanged(tpl, Outcome::failed, std::string("unexpected field type: ") + e.what());
   }

@@ -9,6 +9,7 @@
 // Thread-safety: free functions without shared state.
 #pragma once
 
+#include "sidecar/inject/model_target.h"
 #include "sidecar/inject/settings.h"
 #include "sidecar/inject/yaml_bridge.h"
 
@@ -32,6 +33,8 @@ struct Report {
   std::string model_container;
   int model_port = 0;
   std::string model_port_name;
+  int grpc_port = 0;  // the model's gRPC port; 0: none (for a gRPC-only model, model_port too)
+  std::string grpc_port_name;
   int data_port = 0;
   int admin_port = 0;
   bool native = true;
@@ -46,9 +49,9 @@ struct InjectionResult {
 
 // `workload`: the name of the workload the pod template belongs to (workload_name()), for the
 // model's name when neither an annotation nor a label gives one.
-// `service_port`: the port a Service of the same input sends to (the command line only).
+// `services`: what Services of the same input say about the pod's ports (the command line only).
 InjectionResult inject(const Json& pod_template, const InjectionSettings& settings,
-                       std::string_view workload = {}, int service_port = 0);
+                       std::string_view workload = {}, const ServiceHints& services = {});
 InjectionResult uninject(const Json& pod_template);
 
 }  // namespace mlsidecar::inject

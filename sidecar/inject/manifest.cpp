@@ -80,7 +80,7 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
                                    : Json::object();
     InjectionResult r = direction == Direction::inject
                             ? inject(tpl, settings, workload_name(object),
-                                     service_target_port(all, namespace_of(object), labels_before))
+                                     service_hints(all, namespace_of(object), labels_before))
                             : uninject(tpl);
     if (r.report.outcome == Outcome::failed) {
       result.error = ref.where + " (" + name + "): " + r.report.reason;
@@ -97,8 +97,8 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
       if (r.pod_template.contains("metadata") && r.pod_template["metadata"].is_object()) {
         labels = r.pod_template["metadata"].value("labels", Json::object());
       }
-      injected.push_back(
-          {namespace_of(object), labels, r.report.model_port, r.report.model_port_name});
+      injected.push_back({namespace_of(object), labels, r.report.model_port,
+                          r.report.model_port_name, r.report.grpc_port, r.report.grpc_port_name});
     }
     tpl = std::move(r.pod_template);
   }

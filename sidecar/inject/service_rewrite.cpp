@@ -25,22 +25,28 @@ bool selects(const Json& selector, const Json& labels) {
   return true;
 }
 
-bool targets_model(const Json& port, const InjectedPods& pods) {
-  if (!port.is_object()) return false;
+// Whether a Service port sends to the container port `number` named `name` ("" when unnamed).
+bool targets_port(const Json& port, int number, const std::string& name) {
+  if (!port.is_object() || number == 0) return false;
   if (!port.contains("targetPort")) {
     return port.contains("port") && port["port"].is_number_integer() &&
-           port["port"].get<int>() == pods.model_port;
+           port["port"].get<int>() == number;
   }
   const Json& target = port["targetPort"];
-  if (target.is_number_integer()) return target.get<int>() == pods.model_port;
-  return target.is_string() && !pods.model_port_name.empty() && target == pods.model_port_name;
+  if (target.is_number_integer()) return target.get<int>() == number;
+  return target.is_string() && !name.empty() && target == name;
 }
 
-}  // namespace
+bool targets_model(const Json& port, const InjectedPods& pods) {
+  return targets_port(port, pods.model_port, pods.model_port_name) ||
+         targets_port(port, pods.grpc_port, pods.grpc_port_name);
+}
 
-int service_target_port(const std::vector<const Json*>& objects, const std::string& ns,
-                        const Json& labels) {
-  int found = 0;
+// Calls `visit(port, target)` for each port of the Services among `objects` that select pods with
+// `labels` in namespace `ns`; `target` is its targetPort, else its port.
+template <class Visit>
+void for_each_selecting_port(const std::vector<const Json*>& objects, const std::string& ns,
+                             const Json& labels, Visit visit) {
   for (const Json* object : objects) {
     const Json& s = *object;
     if (!s.is_object() || s.value("kind", Json()) != "Service" || namespace_of(s) != ns) continue;
@@ -50,15 +56,47 @@ int service_target_port(const std::vector<const Json*>& objects, const std::stri
     if (!spec.contains("ports") || !spec["ports"].is_array()) continue;
     for (const auto& port : spec["ports"]) {
       if (!port.is_object()) continue;
-      const Json& target =
-          port.contains("targetPort") ? port["targetPort"] : port.value("port", Json());
-      if (!target.is_number_integer()) continue;
-      const int number = target.get<int>();
-      if (found != 0 && found != number) return 0;  // ambiguous
-      found = number;
+      visit(port, port.contains("targetPort") ? port["targetPort"] : port.value("port", Json()));
     }
   }
-  return found;
+}
+
+// A Service port whose appProtocol says HTTP/2 cleartext or gRPC.
+bool speaks_grpc(const Json& port) {
+  const Json protocol = port.value("appProtocol", Json());
+  return protocol == "kubernetes.io/h2c" || protocol == "h2c" || protocol == "grpc";
+}
+
+}  // namespace
+
+int service_target_port(const std::vector<const Json*>& objects, const std::string& ns,
+                        const Json& labels) {
+  int found = 0;
+  bool ambiguous = false;
+  for_each_selecting_port(objects, ns, labels, [&](const Json& port, const Json& target) {
+    if (!target.is_number_integer() || speaks_grpc(port)) return;
+    const int number = target.get<int>();
+    ambiguous |= found != 0 && found != number;
+    found = number;
+  });
+  return ambiguous ? 0 : found;
+}
+
+Json service_grpc_target(const std::vector<const Json*>& objects, const std::string& ns,
+                         const Json& labels) {
+  Json found;
+  bool ambiguous = false;
+  for_each_selecting_port(objects, ns, labels, [&](const Json& port, const Json& target) {
+    if (!speaks_grpc(port) || !(target.is_number_integer() || target.is_string())) return;
+    ambiguous |= !found.is_null() && found != target;
+    found = target;
+  });
+  return ambiguous ? Json() : found;
+}
+
+ServiceHints service_hints(const std::vector<const Json*>& objects, const std::string& ns,
+                           const Json& labels) {
+  return {service_target_port(objects, ns, labels), service_grpc_target(objects, ns, labels)};
 }
 
 int repoint_service(Json& service, const std::vector<InjectedPods>& injected) {

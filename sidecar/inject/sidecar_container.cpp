@@ -47,6 +47,7 @@ Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& s
   flag("listen", "0.0.0.0:" + std::to_string(plan.data_port));
   flag("admin", "0.0.0.0:" + std::to_string(plan.admin_port));
   flag("upstream", "127.0.0.1:" + std::to_string(plan.model.port));
+  for (const auto& [name, value] : plan.grpc_flags) flag(name.c_str(), value);
   if (!plan.model.ready_path.empty()) flag("ready-path", plan.model.ready_path);
   flag("model", plan.model.model);
   flag("model-version", plan.model.version);
@@ -64,10 +65,14 @@ Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& s
   c["imagePullPolicy"] = settings.image_pull_policy;
   if (plan.native) c["restartPolicy"] = "Always";
   c["args"] = std::move(args);
-  c["ports"] = Json::array({
-      Json{{"name", plan.data_port_name}, {"containerPort", plan.data_port}, {"protocol", "TCP"}},
-      Json{{"name", kAdminPortName}, {"containerPort", plan.admin_port}, {"protocol", "TCP"}},
-  });
+  auto port = [](std::string_view name, int number) {
+    return Json{{"name", name}, {"containerPort", number}, {"protocol", "TCP"}};
+  };
+  c["ports"] = Json::array({port(plan.data_port_name, plan.data_port)});
+  if (plan.grpc_listen_port != 0) {
+    c["ports"].push_back(port(plan.model.grpc_port_name, plan.grpc_listen_port));
+  }
+  c["ports"].push_back(port(kAdminPortName, plan.admin_port));
   Json resources = Json::object();
   Json requests = Json::object(), limits = Json::object();
   if (!plan.cpu_request.empty()) requests["cpu"] = plan.cpu_request;
@@ -103,8 +108,16 @@ Json build_capture_container(const SidecarPlan& plan, const InjectionSettings& s
   c["name"] = kCaptureContainerName;
   c["image"] = plan.image;
   c["imagePullPolicy"] = settings.image_pull_policy;
-  c["args"] = Json::array({"capture-init", "--model-port", std::to_string(plan.model.port),
-                           "--data-port", std::to_string(plan.data_port)});
+  // Both serving ports go to the one data port, which tells HTTP/1.1 and HTTP/2 apart; never the
+  // metrics port.
+  Json args = Json::array({"capture-init", "--model-port", std::to_string(plan.model.port)});
+  if (plan.model.separate_grpc_port()) {
+    args.push_back("--model-port");
+    args.push_back(std::to_string(plan.model.grpc_port));
+  }
+  args.push_back("--data-port");
+  args.push_back(std::to_string(plan.data_port));
+  c["args"] = std::move(args);
   c["resources"] = Json{{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}},
                         {"limits", {{"cpu", "100m"}, {"memory", "64Mi"}}}};
   // iptables needs root in the pod's user namespace and these two capabilities; nothing else.

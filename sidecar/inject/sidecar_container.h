@@ -20,6 +20,8 @@ inline constexpr std::string_view kAdminPortName = "mlsidecar-admin";
 // The capture init container, and the name the model's port takes in port-name mode.
 inline constexpr std::string_view kCaptureContainerName = "mlsidecar-capture";
 inline constexpr std::string_view kModelPortName = "mlsidecar-model";
+// The name the model's gRPC port takes in port-name mode (a port name has at most 15 characters).
+inline constexpr std::string_view kModelGrpcPortName = "mlsidecar-mgrpc";
 inline constexpr std::string_view kDriftVolumeName = "mlsidecar-drift-profile";
 inline constexpr std::string_view kDriftMountPath = "/etc/mlsidecar/drift";
 
@@ -35,7 +37,13 @@ struct SidecarPlan {
   std::string merge_metrics;                  // the model's own metrics URL for --merge-metrics
   std::string capture = "redirect";           // InjectionSettings::capture, or the annotation
   std::string data_port_name{kDataPortName};  // the model port's name in port-name mode
-  std::string drift_config_map;               // empty: no drift profile
+  // port-name mode with a named gRPC port beside the HTTP one: the sidecar's second data port
+  // (--grpc-listen), which takes the gRPC port's name; 0: none.
+  int grpc_listen_port = 0;
+  // The gRPC flags injection infers (--grpc-upstream, --grpc-listen, --ready-grpc,
+  // --ready-grpc-service), less those an annotation sets: name without dashes, value.
+  std::vector<std::pair<std::string, std::string>> grpc_flags;
+  std::string drift_config_map;  // empty: no drift profile
   std::string drift_key = "profile.json";
   std::string cpu_request, cpu_limit, memory_request, memory_limit;
 };

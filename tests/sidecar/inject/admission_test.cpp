@@ -80,3 +80,22 @@ TEST_CASE("bodies that are not AdmissionReviews get 400 with a JSON error") {
     CHECK(Json::parse(a.body)["code"] == "bad_admission_review");
   }
 }
+
+TEST_CASE("a gRPC port: the log says where it was found, the warnings name it") {
+  Json pod = kPod;
+  pod["spec"]["containers"][0]["args"] = Json::array({"--grpc-port=9000"});
+  pod["metadata"]["annotations"]["mlsidecar.io/capture"] = "port-name";
+  const AdmissionAnswer a = review_admission(review(pod), {});
+  CHECK(a.log.find("grpc port 9000 (from args)") != std::string::npos);
+  const Json answer = Json::parse(a.body);
+  const Json& warnings = answer["response"]["warnings"];
+  REQUIRE(warnings.size() == 2);  // neither port has a name to take over
+  CHECK(warnings[1].get<std::string>().find("gRPC port 9000 has no name") != std::string::npos);
+  InjectionSettings service;
+  service.capture = "service";
+  pod["metadata"]["annotations"].erase("mlsidecar.io/capture");
+  const Json body = Json::parse(review_admission(review(pod), service).body);
+  REQUIRE(body["response"]["warnings"].size() == 1);
+  CHECK(body["response"]["warnings"][0].get<std::string>().find("ports 8080 and 9000") !=
+        std::string::npos);
+}

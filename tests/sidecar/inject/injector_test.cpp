@@ -1,6 +1,7 @@
 // The injection core on in-memory pod templates: what the sidecar gets, what the model keeps, and
 // that uninject undoes inject exactly.
 #include "sidecar/inject/injector.h"
+#include "sidecar/inject/manifest.h"
 #include "sidecar/inject/yaml_bridge.h"
 
 #include <catch2/catch.hpp>
@@ -234,8 +235,10 @@ TEST_CASE("capture redirect: an init container with NET_ADMIN runs first, and on
   REQUIRE(init.size() == 2);
   const Json& capture = init[0];
   CHECK(capture["name"] == "mlsidecar-capture");
-  CHECK(capture["args"] == Json::array({"capture-init", "--model-port", "8000", "--data-port",
-                                        std::to_string(r.report.data_port)}));
+  // Triton's HTTP and gRPC ports, not its metrics port.
+  CHECK(capture["args"] ==
+        Json::array({"capture-init", "--model-port", "8000", "--model-port", "8001", "--data-port",
+                     std::to_string(r.report.data_port)}));
   CHECK(capture["securityContext"]["capabilities"]["add"] == Json::array({"NET_ADMIN", "NET_RAW"}));
   CHECK(capture["securityContext"]["capabilities"]["drop"] == Json::array({"ALL"}));
   CHECK_FALSE(capture.contains("restartPolicy"));  // runs to completion
@@ -286,4 +289,183 @@ TEST_CASE("capture service leaves the pod's networking alone; a bad mode fails n
   const auto failed = inject(bad, {});
   CHECK(failed.report.outcome == Outcome::failed);
   CHECK(failed.report.reason.find("mlsidecar.io/capture") != std::string::npos);
+}
+
+namespace {
+
+// A model that serves only gRPC: TF Serving with REST off, probed by the gRPC health service.
+constexpr const char* kGrpcOnly = R"(metadata:
+  labels: {app: tfs}
+spec:
+  containers:
+  - name: tfs
+    image: tensorflow/serving:2.14.1
+    args: ["--port=8500", "--rest_api_port=0", "--model_name=half"]
+    ports:
+    - {name: grpc, containerPort: 8500}
+    readinessProbe:
+      grpc: {port: 8500}
+    livenessProbe:
+      grpc: {port: 8500}
+)";
+
+Json with_capture(const char* yaml, const char* mode) {
+  Json in = pod(yaml);
+  in["metadata"]["annotations"]["mlsidecar.io/capture"] = mode;
+  return in;
+}
+
+// Inject, check that a second injection changes nothing and that uninject gives `in` back.
+InjectionResult inject_round_trip(const Json& in) {
+  InjectionResult r = inject(in, {});
+  REQUIRE(r.report.outcome == Outcome::injected);
+  const auto twice = inject(r.pod_template, {});
+  CHECK(twice.report.outcome == Outcome::skipped);
+  CHECK(twice.pod_template.dump() == r.pod_template.dump());
+  CHECK(uninject(r.pod_template).pod_template.dump() == in.dump());
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("gRPC port: the sidecar relays gRPC to it, and the report says where it was found") {
+  const auto r = inject_round_trip(pod(kTriton));
+  const Json& side = container_named(r.pod_template["spec"]["initContainers"], "mlsidecar");
+  CHECK(arg_after(side, "--upstream") == "127.0.0.1:8000");
+  CHECK(arg_after(side, "--grpc-upstream") == "127.0.0.1:8001");
+  CHECK(arg_after(side, "--grpc-listen") == "<absent>");  // redirect: one data port serves both
+  CHECK(arg_after(side, "--ready-grpc") == "<absent>");   // the HTTP probe's path is enough
+  CHECK(arg_after(side, "--ready-path") == "/v2/health/ready");
+  CHECK(arg_after(side, "--merge-metrics") == "http://127.0.0.1:8002/metrics");
+  CHECK(r.report.grpc_port == 8001);
+  CHECK(r.report.reason.find("port 8000 (from containerPort), grpc port 8001 (from containerPort "
+                             "name), capture redirect") != std::string::npos);
+  // Opted out: nothing about gRPC, the capture as before.
+  Json none = pod(kTriton);
+  none["metadata"]["annotations"]["mlsidecar.io/grpc-port"] = "none";
+  const auto plain = inject_round_trip(none);
+  const Json& init = plain.pod_template["spec"]["initContainers"];
+  CHECK(arg_after(init[1], "--grpc-upstream") == "<absent>");
+  CHECK(init[0]["args"] == Json::array({"capture-init", "--model-port", "8000", "--data-port",
+                                        std::to_string(plain.report.data_port)}));
+  CHECK(plain.report.reason.find("grpc") == std::string::npos);
+}
+
+TEST_CASE("capture port-name of a gRPC port: a second sidecar port takes its name") {
+  Json in = with_capture(kTriton, "port-name");
+  in["spec"]["containers"][0]["livenessProbe"] = Json{{"grpc", {{"port", 8001}}}};
+  in["spec"]["containers"][0]["startupProbe"] = Json{{"tcpSocket", {{"port", "grpc"}}}};
+  const auto r = inject_round_trip(in);
+  CHECK(r.report.warnings.empty());
+  const Json& model = r.pod_template["spec"]["containers"][0];
+  CHECK(model["ports"][0]["name"] == "mlsidecar-model");
+  CHECK(model["ports"][1]["name"] == "mlsidecar-mgrpc");
+  CHECK(model["ports"][2]["name"] == "metrics");  // never captured
+  CHECK(model["startupProbe"]["tcpSocket"]["port"] == "mlsidecar-mgrpc");
+  CHECK(model["livenessProbe"]["grpc"]["port"] == 8001);  // by number: unchanged
+  const Json& side = container_named(r.pod_template["spec"]["initContainers"], "mlsidecar");
+  REQUIRE(side["ports"].size() == 3);
+  CHECK(side["ports"][0]["name"] == "http");
+  CHECK(side["ports"][1]["name"] == "grpc");
+  const int grpc_listen = side["ports"][1]["containerPort"].get<int>();
+  CHECK(grpc_listen == 8081);  // the next free port above the data port
+  CHECK(arg_after(side, "--grpc-listen") == "0.0.0.0:8081");
+  CHECK(arg_after(side, "--grpc-upstream") == "127.0.0.1:8001");
+  CHECK(side["ports"][2]["name"] == "mlsidecar-admin");
+  // An unnamed gRPC port cannot be taken over: injected with a warning, no second port.
+  Json unnamed = with_capture(kTriton, "port-name");
+  unnamed["metadata"]["annotations"]["mlsidecar.io/grpc-port"] = "8001";
+  unnamed["spec"]["containers"][0]["ports"][1].erase("name");
+  const auto w = inject_round_trip(unnamed);
+  REQUIRE(w.report.warnings.size() == 1);
+  CHECK(w.report.warnings[0].find("gRPC port 8001 has no name") != std::string::npos);
+  const Json& plain = container_named(w.pod_template["spec"]["initContainers"], "mlsidecar");
+  CHECK(plain["ports"].size() == 2);
+  CHECK(arg_after(plain, "--grpc-listen") == "<absent>");
+}
+
+TEST_CASE("capture service: Services that target the gRPC port are repointed too") {
+  Json deployment = pod("{apiVersion: apps/v1, kind: Deployment, metadata: {name: triton}}");
+  deployment["spec"]["template"] = pod(kTriton);
+  const Json service_object = pod(R"(apiVersion: v1
+kind: Service
+metadata: {name: triton}
+spec:
+  selector: {app: triton}
+  ports:
+  - {name: http, port: 8000, targetPort: http}
+  - {name: grpc, port: 8001, targetPort: 8001}
+  - {name: metrics, port: 8002, targetPort: metrics}
+)");
+  const std::string manifest = emit_yaml_stream({deployment, service_object});
+  InjectionSettings service;
+  service.capture = "service";
+  const auto out = transform_manifest(manifest, Direction::inject, service);
+  REQUIRE(out.ok);
+  const auto docs = parse_yaml_stream(out.yaml);
+  const Json& ports = docs.at(1).value["spec"]["ports"];
+  CHECK(ports[0]["targetPort"] == "mlsidecar-http");
+  CHECK(ports[1]["targetPort"] == "mlsidecar-http");  // the data port speaks gRPC as well
+  CHECK(ports[2]["targetPort"] == "metrics");
+  CHECK(out.reports.at(1).find("repointed 2 port(s)") != std::string::npos);
+  const auto back = transform_manifest(out.yaml, Direction::uninject, service);
+  REQUIRE(back.ok);
+  CHECK(back.yaml == manifest);
+}
+
+TEST_CASE("a gRPC-only model: upstream and readiness on its gRPC port") {
+  const auto r = inject_round_trip(pod(kGrpcOnly));
+  CHECK(r.report.model_port == 8500);
+  CHECK(r.report.grpc_port == 8500);
+  CHECK(r.report.reason.find("model container tfs grpc port 8500 (from containerPort name) "
+                             "only, capture redirect") != std::string::npos);
+  const Json& init = r.pod_template["spec"]["initContainers"];
+  CHECK(init[0]["args"] == Json::array({"capture-init", "--model-port", "8500", "--data-port",
+                                        std::to_string(r.report.data_port)}));
+  const Json& side = init[1];
+  CHECK(arg_after(side, "--upstream") == "127.0.0.1:8500");
+  CHECK(arg_after(side, "--grpc-upstream") == "127.0.0.1:8500");
+  CHECK(arg_after(side, "--ready-grpc") == "health");
+  CHECK(arg_after(side, "--ready-grpc-service") == "<absent>");  // the whole server
+  CHECK(arg_after(side, "--ready-path") == "<absent>");
+  CHECK(arg_after(side, "--merge-metrics") == "<absent>");  // its one port has no /metrics
+  // port-name: the one port is the data port's; the model's gRPC probes follow only by name.
+  Json named = with_capture(kGrpcOnly, "port-name");
+  named["spec"]["containers"][0]["readinessProbe"] =
+      Json{{"grpc", {{"port", 8500}, {"service", "tensorflow.serving.ModelService"}}}};
+  named["spec"]["containers"][0]["livenessProbe"] = Json{{"tcpSocket", {{"port", "grpc"}}}};
+  const auto p = inject_round_trip(named);
+  const Json& model = p.pod_template["spec"]["containers"][0];
+  CHECK(model["ports"][0]["name"] == "mlsidecar-model");
+  CHECK(model["livenessProbe"]["tcpSocket"]["port"] == "mlsidecar-model");
+  const Json& ps = container_named(p.pod_template["spec"]["initContainers"], "mlsidecar");
+  CHECK(ps["ports"].size() == 2);
+  CHECK(ps["ports"][0]["name"] == "grpc");
+  CHECK(arg_after(ps, "--grpc-listen") == "<absent>");
+  CHECK(arg_after(ps, "--ready-grpc-service") == "tensorflow.serving.ModelService");
+}
+
+TEST_CASE("gRPC flags set by annotation win over what injection infers") {
+  Json in = pod(kGrpcOnly);
+  in["metadata"]["annotations"]["mlsidecar.io/ready-grpc"] = "off";
+  in["metadata"]["annotations"]["mlsidecar.io/grpc-upstream"] = "127.0.0.1:9500";
+  const auto r = inject_round_trip(in);
+  const Json& side = container_named(r.pod_template["spec"]["initContainers"], "mlsidecar");
+  int upstreams = 0, readies = 0;
+  for (const auto& arg : side["args"]) {
+    upstreams += arg == "--grpc-upstream";
+    readies += arg == "--ready-grpc";
+  }
+  CHECK(upstreams == 1);
+  CHECK(readies == 1);
+  CHECK(arg_after(side, "--grpc-upstream") == "127.0.0.1:9500");
+  CHECK(arg_after(side, "--ready-grpc") == "off");
+  // --ready-grpc by annotation needs a gRPC upstream: the one injection adds counts.
+  Json ready = pod(kTriton);
+  ready["metadata"]["annotations"]["mlsidecar.io/ready-grpc"] = "v2";
+  CHECK(inject(ready, {}).report.outcome == Outcome::injected);
+  ready["metadata"]["annotations"]["mlsidecar.io/grpc-port"] = "none";
+  const auto failed = inject(ready, {});
+  CHECK(failed.report.outcome == Outcome::failed);
+  CHECK(failed.report.reason.find("mlsidecar.io/ready-grpc") != std::string::npos);
 }

@@ -152,3 +152,197 @@ TEST_CASE("a Service of the same input tells the port only when it is unambiguou
   CHECK(service_target_port({&one, &second}, "", labels) == 0);  // two ports: which one?
   CHECK(service_target_port({&by_name, &unrelated}, "", labels) == 0);
 }
+
+TEST_CASE("a Service port with a gRPC appProtocol tells the gRPC port, not the HTTP one") {
+  const Json labels = tpl(R"y({app: triton})y");
+  const Json service = tpl(R"y(
+kind: Service
+spec:
+  selector: {app: triton}
+  ports:
+  - {name: http, port: 80, targetPort: 8000}
+  - {name: infer, port: 8001, appProtocol: kubernetes.io/h2c}
+)y");
+  CHECK(service_target_port({&service}, "", labels) == 8000);  // no longer ambiguous
+  CHECK(service_grpc_target({&service}, "", labels) == 8001);
+  const Json by_name = tpl(
+      R"y({kind: Service, spec: {selector: {app: triton}, ports: [{port: 9000, targetPort: grpc-api, appProtocol: grpc}]}})y");
+  CHECK(service_grpc_target({&by_name}, "", labels) == "grpc-api");
+  CHECK(service_grpc_target({&service, &by_name}, "", labels).is_null());  // which one?
+  CHECK(service_grpc_target({&service}, "other-ns", labels).is_null());
+  // The pod's container declares no port: both come from the Service.
+  const Json pod = tpl(R"y(
+metadata: {labels: {app: triton}}
+spec:
+  containers: [{name: triton, image: "nvcr.io/nvidia/tritonserver:24.08-py3"}]
+)y");
+  auto r = find_model_target(pod, "", service_hints({&service}, "", labels));
+  REQUIRE(std::holds_alternative<ModelTarget>(r));
+  const ModelTarget m = std::get<ModelTarget>(r);
+  CHECK(m.port == 8000);
+  CHECK(m.port_source == "Service");
+  CHECK(m.grpc_port == 8001);
+  CHECK(m.grpc_port_source == "Service appProtocol");
+  // By name, the container's port of that name; a name it does not declare is no hint.
+  Json named = pod;
+  named["spec"]["containers"][0]["ports"] =
+      Json::array({Json{{"name", "grpc-api"}, {"containerPort", 9001}}});
+  r = find_model_target(named, "", service_hints({&by_name}, "", labels));
+  CHECK(std::get<ModelTarget>(r).grpc_port == 9001);
+  r = find_model_target(pod, "", service_hints({&by_name}, "", labels));
+  REQUIRE(std::holds_alternative<ModelTargetProblem>(r));  // no port at all
+  CHECK(std::get<ModelTargetProblem>(r).kind == ModelTargetProblem::Kind::not_serving);
+}
+
+TEST_CASE("the gRPC port: by containerPort name, beside the HTTP port") {
+  // Triton's three ports: HTTP first, gRPC by name, metrics never a serving port.
+  const ModelTarget triton = found(tpl(R"y(
+spec:
+  containers:
+  - name: triton
+    image: nvcr.io/nvidia/tritonserver:24.08-py3
+    ports:
+    - {name: grpc, containerPort: 8001}
+    - {name: metrics, containerPort: 8002}
+    - {name: http, containerPort: 8000}
+)y"));
+  CHECK(triton.port == 8000);  // the first port that is neither gRPC nor metrics
+  CHECK(triton.port_source == "containerPort");
+  CHECK(triton.grpc_port == 8001);
+  CHECK(triton.grpc_port_name == "grpc");
+  CHECK(triton.grpc_port_source == "containerPort name");
+  CHECK(triton.separate_grpc_port());
+  CHECK(triton.ready_grpc.empty());
+  // KServe's names: grpc-port, and Knative's h2c.
+  for (const char* name : {"grpc-port", "h2c", "grpc-inference"}) {
+    CHECK(is_grpc_port_name(name));
+  }
+  for (const char* name : {"http", "metrics", "rpc", "h2", "my-grpc", "grpc-metrics"}) {
+    CHECK_FALSE(is_grpc_port_name(name));
+  }
+  CHECK(is_metrics_port_name("http-metrics"));
+  CHECK_FALSE(is_metrics_port_name("http"));
+}
+
+TEST_CASE("the gRPC port: from the args, Triton's and KServe's spellings") {
+  CHECK(grpc_port_from_args(tpl(R"y({args: ["tritonserver", "--grpc-port=8001"]})y")) == 8001);
+  CHECK(grpc_port_from_args(tpl(R"y({args: ["--grpc_port", "8081"]})y")) == 8081);
+  CHECK_FALSE(grpc_port_from_args(tpl(R"y({args: ["--grpc-port=8001", "--grpc_port=9001"]})y")));
+  CHECK_FALSE(grpc_port_from_args(tpl(R"y({args: ["--port=8500"]})y")));  // only HTTP
+  CHECK(port_from_args(tpl(R"y({args: ["--http_port=8080", "--grpc_port=8081"]})y")) == 8080);
+  const ModelTarget m = found(tpl(R"y(
+spec:
+  containers:
+  - name: kserve-container
+    image: kserve/sklearnserver:v0.13.0
+    args: ["--model_name=iris", "--http_port=8080", "--grpc_port=8081"]
+)y"));
+  CHECK(m.port == 8080);
+  CHECK(m.port_source == "args");
+  CHECK(m.grpc_port == 8081);
+  CHECK(m.grpc_port_source == "args");
+  CHECK(m.grpc_port_name.empty());
+}
+
+TEST_CASE("TF Serving: with --rest_api_port, --port is the gRPC port") {
+  const Json args = tpl(R"y({args: ["--port=8500", "--rest_api_port=8501", "--model_name=m"]})y");
+  CHECK(port_from_args(args) == 8501);
+  CHECK(grpc_port_from_args(args) == 8500);
+  // REST off: --port is still the gRPC port, never the HTTP one.
+  const Json rest_off = tpl(R"y({args: ["--port=8500", "--rest_api_port=0"]})y");
+  CHECK_FALSE(port_from_args(rest_off));
+  CHECK(grpc_port_from_args(rest_off) == 8500);
+  // Unnamed ports, the gRPC one first (Kubeflow's TF Serving example): the HTTP port is the
+  // first containerPort that is not the gRPC port.
+  const ModelTarget m = found(tpl(R"y(
+spec:
+  containers:
+  - name: tfserving
+    image: tensorflow/serving:2.14.1
+    command: [/usr/bin/tensorflow_model_server]
+    args: ["--port=9000", "--rest_api_port=8500", "--model_name=mnist"]
+    ports: [{containerPort: 9000}, {containerPort: 8500}]
+)y"));
+  CHECK(m.port == 8500);
+  CHECK(m.port_source == "containerPort");
+  CHECK(m.grpc_port == 9000);
+  CHECK(m.grpc_port_source == "args");
+}
+
+TEST_CASE("the gRPC port of a readinessProbe.grpc, and the health readiness it asks for") {
+  const ModelTarget m = found(tpl(R"y(
+spec:
+  containers:
+  - name: model
+    image: reg/model:1
+    ports: [{name: http, containerPort: 8080}, {containerPort: 9000}]
+    readinessProbe:
+      grpc: {port: 9000, service: inference}
+)y"));
+  CHECK(m.port == 8080);
+  CHECK(m.grpc_port == 9000);
+  CHECK(m.grpc_port_source == "readinessProbe.grpc");
+  CHECK(m.ready_grpc == "health");
+  CHECK(m.ready_grpc_service == "inference");
+  CHECK(m.ready_path.empty());
+}
+
+TEST_CASE("a gRPC-only model is served on its gRPC port") {
+  const Json only = tpl(R"y(
+spec:
+  containers:
+  - name: triton
+    image: nvcr.io/nvidia/tritonserver:24.08-py3
+    args: ["tritonserver", "--allow-http=false"]
+    ports: [{name: grpc, containerPort: 8001}, {name: triton-metrics, containerPort: 8002}]
+)y");
+  const ModelTarget m = found(only);
+  CHECK(m.grpc_only());
+  CHECK(m.port == 8001);
+  CHECK(m.port_name == "grpc");
+  CHECK(m.port_source == "containerPort name");
+  CHECK(m.ready_grpc == "v2");  // a V2 server without a probe: ServerReady
+  // Not a V2 server: a TCP connect, as for an HTTP model without a probe.
+  Json other = only;
+  other["spec"]["containers"][0]["image"] = "tensorflow/serving:2.14.1";
+  CHECK(found(other).ready_grpc.empty());
+  // A probe of its own (here TCP) is what the model chose: no ServerReady.
+  Json probed = only;
+  probed["spec"]["containers"][0]["readinessProbe"] = Json{{"tcpSocket", {{"port", "grpc"}}}};
+  CHECK(found(probed).ready_grpc.empty());
+  for (const char* image : {"seldonio/mlserver:1.6.0", "kserve/xgbserver:v0.13.0",
+                            "reg.io:5000/nvidia/tritonserver@sha256:0123"}) {
+    other["spec"]["containers"][0]["image"] = image;
+    CHECK(found(other).ready_grpc == "v2");
+  }
+}
+
+TEST_CASE("the grpc-port annotation wins, by number or name, and \"none\" opts out") {
+  Json t = tpl(R"y(
+metadata:
+  annotations: {mlsidecar.io/grpc-port: infer}
+spec:
+  containers:
+  - name: model
+    image: reg/model:1
+    args: ["--grpc-port=9001"]
+    ports: [{name: http, containerPort: 8080}, {name: infer, containerPort: 9000}]
+)y");
+  ModelTarget m = found(t);
+  CHECK(m.grpc_port == 9000);
+  CHECK(m.grpc_port_name == "infer");
+  CHECK(m.grpc_port_source == "annotation");
+  CHECK(m.port == 8080);
+  t["metadata"]["annotations"]["mlsidecar.io/grpc-port"] = "7000";
+  CHECK(found(t).grpc_port == 7000);
+  CHECK(found(t).grpc_port_name.empty());
+  t["metadata"]["annotations"]["mlsidecar.io/grpc-port"] = "none";
+  CHECK(found(t).grpc_port == 0);
+  CHECK(found(t).port == 8080);
+  t["metadata"]["annotations"]["mlsidecar.io/grpc-port"] = "nope";
+  auto r = find_model_target(t);
+  REQUIRE(std::holds_alternative<ModelTargetProblem>(r));
+  CHECK(std::get<ModelTargetProblem>(r).kind == ModelTargetProblem::Kind::unusable);
+  CHECK(std::get<ModelTargetProblem>(r).message.find("mlsidecar.io/grpc-port") !=
+        std::string::npos);
+}
