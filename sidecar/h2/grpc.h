@@ -4,6 +4,7 @@
 // percent_encode_message. Specs: gRPC's PROTOCOL-HTTP2.md and http-grpc-status-mapping.md.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -101,6 +102,67 @@ class GrpcMessageReader {
   std::uint64_t payload_left_ = 0;
   std::uint64_t messages_ = 0;
   bool malformed_ = false;
+};
+
+// Copies whole gRPC messages out of a body however it is cut into chunks, for readers that need a
+// message in one piece (drift, the model's name in a ModelInferRequest): only the messages the
+// caller asks for (`want` at each message start), and at most `cap` bytes of each (a longer one
+// is reported with `overflow` and its first `cap` bytes).
+//
+//   GrpcMessageCopier copier;
+//   copier.feed(chunk, cap, [&] { return sample(); },
+//               [&](std::string_view message, bool compressed, bool overflow) { ... });
+//
+// Thread safety: none; one per stream direction.
+class GrpcMessageCopier {
+ public:
+  template <class Want, class Done>
+  void feed(std::string_view chunk, std::size_t cap, Want&& want, Done&& done) {
+    while (!chunk.empty() && !malformed_) {
+      if (prefix_have_ < sizeof prefix_) {
+        const std::size_t take = std::min(sizeof prefix_ - prefix_have_, chunk.size());
+        for (std::size_t i = 0; i < take; ++i) {
+          prefix_[prefix_have_ + i] = static_cast<unsigned char>(chunk[i]);
+        }
+        prefix_have_ += take;
+        chunk.remove_prefix(take);
+        if (prefix_have_ < sizeof prefix_) return;
+        if (prefix_[0] > 1) {
+          malformed_ = true;
+          return;
+        }
+        left_ = (std::uint32_t{prefix_[1]} << 24) | (std::uint32_t{prefix_[2]} << 16) |
+                (std::uint32_t{prefix_[3]} << 8) | std::uint32_t{prefix_[4]};
+        copying_ = want();
+        overflow_ = false;
+        message_.clear();
+      }
+      const std::size_t take =
+          static_cast<std::size_t>(std::min<std::uint64_t>(left_, chunk.size()));
+      if (copying_) {
+        const std::size_t room = cap > message_.size() ? cap - message_.size() : 0;
+        message_.append(chunk.substr(0, std::min(room, take)));
+        overflow_ |= take > room;
+      }
+      left_ -= take;
+      chunk.remove_prefix(take);
+      if (left_ == 0) {
+        if (copying_) done(std::string_view(message_), prefix_[0] == 1, overflow_);
+        prefix_have_ = 0;
+        copying_ = false;
+      }
+    }
+  }
+  bool malformed() const { return malformed_; }
+
+ private:
+  unsigned char prefix_[5] = {};
+  std::size_t prefix_have_ = 0;
+  std::uint64_t left_ = 0;
+  bool copying_ = false;
+  bool overflow_ = false;
+  bool malformed_ = false;
+  std::string message_;
 };
 
 }  // namespace mlsidecar::h2

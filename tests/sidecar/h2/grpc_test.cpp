@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "sidecar/h2/grpc.h"
 #include "sidecar/h2/preface.h"
@@ -158,4 +160,41 @@ TEST_CASE("refusal names are the metric labels") {
   CHECK(refusal_name(Refusal::rapid_reset) == "rapid_reset");
   CHECK(refusal_name(Refusal::continuation_flood) == "continuation_flood");
   CHECK(refusal_name(Refusal::header_list_too_large) == "header_list_too_large");
+}
+
+TEST_CASE("the message copier hands over whole messages however the body is cut") {
+  // Three messages: 3 bytes, 0 bytes (an empty message), 10 bytes compressed.
+  std::string body;
+  auto add = [&body](char flag, std::string_view payload) {
+    body.push_back(flag);
+    const auto n = static_cast<std::uint32_t>(payload.size());
+    for (int shift : {24, 16, 8, 0}) body.push_back(static_cast<char>((n >> shift) & 0xff));
+    body.append(payload);
+  };
+  add(0, "abc");
+  add(0, "");
+  add(1, "0123456789");
+  for (std::size_t piece : {std::size_t{1}, std::size_t{2}, std::size_t{7}, body.size()}) {
+    GrpcMessageCopier copier;
+    std::vector<std::tuple<std::string, bool, bool>> got;
+    int asked = 0;
+    for (std::size_t at = 0; at < body.size(); at += piece) {
+      copier.feed(
+          std::string_view(body).substr(at, piece), 8, [&] { return ++asked != 2; },
+          [&](std::string_view m, bool compressed, bool overflow) {
+            got.emplace_back(std::string(m), compressed, overflow);
+          });
+    }
+    INFO("pieces of " << piece);
+    CHECK(asked == 3);  // asked at each message start; the second was not wanted
+    REQUIRE(got.size() == 2);
+    CHECK(got[0] == std::make_tuple(std::string("abc"), false, false));
+    CHECK(got[1] == std::make_tuple(std::string("01234567"), true, true));  // cut at the cap
+    CHECK_FALSE(copier.malformed());
+  }
+  GrpcMessageCopier bad;
+  bad.feed(
+      std::string_view("\x07\0\0\0\0", 5), 8, [] { return true; },
+      [](std::string_view, bool, bool) { FAIL("no message in a malformed body"); });
+  CHECK(bad.malformed());
 }
