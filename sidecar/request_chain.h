@@ -68,6 +68,12 @@ class DriftTap {
   // direction pick() chose.
   void hand_over(std::size_t thread, drift::Direction direction, Route route, bool overflow,
                  std::string_view body) const;
+  // The same for one gRPC message of the Open Inference Protocol V2 on `route` (a
+  // ModelInferRequest as input, a ModelInferResponse as output): one whole message, its 5-byte
+  // prefix stripped and uncompressed; `overflow` when it was over the cap and not kept. It is
+  // read as protobuf whatever --drift-format says.
+  void hand_over_v2_grpc(std::size_t thread, drift::Direction direction, Route route, bool overflow,
+                         std::string_view message) const;
 
  private:
   drift::DriftEngine* engine_ = nullptr;
