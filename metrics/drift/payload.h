@@ -1,7 +1,8 @@
-// Payload readers: each turns the JSON body of one inference protocol into (feature, value)
-// pairs, one file per format. They run on the drift worker (or in `mlsidecar profile`), never on
-// an I/O thread, and never throw: a body they cannot read is reported by a ReadStatus whose name
-// is the `reason` label of mlsidecar_drift_skipped_total.
+// Payload readers: each turns the body of one inference protocol (JSON; for Open Inference V2
+// over gRPC a protobuf message) into (feature, value) pairs, one file per format. They run on the
+// drift worker (or in `mlsidecar profile`), never on an I/O thread, and never throw: a body they
+// cannot read is reported by a ReadStatus whose name is the `reason` label of
+// mlsidecar_drift_skipped_total.
 //
 // Feature naming, per format:
 //   KServe V1 / TF Serving rows: objects give their keys; lists are named by the profile's column
