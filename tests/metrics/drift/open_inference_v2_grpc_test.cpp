@@ -33,7 +33,9 @@ std::string varint(std::uint64_t v) {
   out.push_back(static_cast<char>(v));
   return out;
 }
-std::string tag(std::uint32_t field, std::uint32_t wire) { return varint(field << 3 | wire); }
+std::string tag(std::uint32_t field, std::uint32_t wire) {
+  return varint(std::uint64_t{field} << 3 | wire);
+}
 std::string len_field(std::uint32_t field, const std::string& bytes) {
   return tag(field, 2) + varint(bytes.size()) + bytes;
 }
@@ -245,6 +247,11 @@ TEST_CASE("V2 gRPC: fields in any order and in pieces, unknown fields skipped, a
   const Read g = grpc(message);
   REQUIRE(g.result.status == ReadStatus::ok);
   CHECK(flat(g.values) == Strings{"x=1", "x=2", "x=3"});
+  // The limits protobuf has: field number 2^29 - 1 (a 5-byte tag), a 10-byte varint.
+  const std::string edge = varint_field((1U << 29) - 1, ~0ULL);
+  CHECK(edge.size() == 15);
+  CHECK(grpc(edge + message).values.size() == 3);
+  CHECK(grpc(varint_field(1U << 29, 1) + message).result.status == ReadStatus::invalid_protobuf);
   // Nothing but unknown fields, or nothing at all: no tensors, no rows.
   CHECK(grpc(varint_field(20, 1)).result.status == ReadStatus::ok);
   CHECK(grpc("").result.rows == 0);
