@@ -83,6 +83,8 @@ void DriftTap::hand_over_v2_grpc(std::size_t thread, drift::Direction direction,
   }
 }
 
+void DriftTap::count_compressed(std::size_t thread) const { engine_->count_compressed(thread); }
+
 // Advances the autoscaling windows once a second, off the request path.
 struct RequestChain::Sampler {
   std::thread thread;

@@ -74,6 +74,10 @@ class DriftTap {
   // read as protobuf whatever --drift-format says.
   void hand_over_v2_grpc(std::size_t thread, drift::Direction direction, Route route, bool overflow,
                          std::string_view message) const;
+  // Counts a sampled gRPC message that is not handed over because it is compressed in a
+  // grpc-encoding the relay does not decompress (mlsidecar_drift_skipped_total{reason=
+  // "compressed"}).
+  void count_compressed(std::size_t thread) const;
 
  private:
   drift::DriftEngine* engine_ = nullptr;

@@ -132,6 +132,12 @@ void DriftEngine::count_too_large(std::size_t producer) noexcept {
   }
 }
 
+void DriftEngine::count_compressed(std::size_t producer) noexcept {
+  if (producer < producers_.size()) {
+    producers_[producer]->compressed.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 bool DriftEngine::offer(std::size_t producer, Direction direction, Route route,
                         std::string_view body, PayloadFormat format) noexcept {
   if (producer >= producers_.size()) return false;

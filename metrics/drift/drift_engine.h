@@ -92,6 +92,9 @@ class DriftEngine : public prometheus::Collectable {
   // Counts a body the proxy stopped copying because it was over max_body (too_large), without
   // handing anything over.
   void count_too_large(std::size_t producer) noexcept;
+  // Counts a gRPC message the relay did not hand over because it was compressed in a
+  // grpc-encoding the sidecar does not read (compressed).
+  void count_compressed(std::size_t producer) noexcept;
 
   // Drains the queues and computes the statistics synchronously (tests, /drift?refresh).
   void compute_now();

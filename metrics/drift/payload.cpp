@@ -60,6 +60,8 @@ std::string_view read_status_name(ReadStatus status) {
       return "too_large";
     case ReadStatus::invalid_protobuf:
       return "invalid_protobuf";
+    case ReadStatus::compressed:
+      return "compressed";
   }
   return "ok";
 }

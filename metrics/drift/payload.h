@@ -72,8 +72,9 @@ enum class ReadStatus : std::uint8_t {
   unsupported_route,  // no reader for this route (health, other)
   too_large,          // over --drift-max-body (counted by the engine before reading)
   invalid_protobuf,   // a gRPC message whose protobuf wire format is malformed
+  compressed,         // a gRPC message in a grpc-encoding not read (counted by the relay)
 };
-inline constexpr std::size_t kReadStatusCount = 6;
+inline constexpr std::size_t kReadStatusCount = 7;
 std::string_view read_status_name(ReadStatus status);
 
 // What the reader found: the values, and the number of rows (instances) the body holds, so that

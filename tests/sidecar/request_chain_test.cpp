@@ -89,7 +89,7 @@ TEST_CASE("the drift tap picks nothing when drift is off") {
   }
 }
 
-TEST_CASE("the drift tap hands a V2 gRPC message to the engine as protobuf") {
+TEST_CASE("the drift tap hands a V2 gRPC message to the engine as protobuf, or counts it") {
   drift::FeatureProfile x;
   x.name = "x";
   x.kind = drift::FeatureKind::numeric;
@@ -112,16 +112,22 @@ TEST_CASE("the drift tap hands a V2 gRPC message to the engine as protobuf") {
       26);
   tap.hand_over_v2_grpc(0, drift::Direction::input, Route::infer, false, message);
   tap.hand_over_v2_grpc(0, drift::Direction::input, Route::infer, true, {});  // over the cap
+  tap.count_compressed(0);
+  tap.count_compressed(0);
   engine.compute_now();
-  double window = -1, too_large = -1;
+  double window = -1, too_large = -1, compressed = -1;
   for (const auto& family : engine.Collect()) {
     for (const auto& m : family.metric) {
       if (family.name == "mlsidecar_drift_window_samples") window = m.gauge.value;
       if (family.name == "mlsidecar_drift_skipped_total" && m.label[0].value == "too_large") {
         too_large = m.counter.value;
       }
+      if (family.name == "mlsidecar_drift_skipped_total" && m.label[0].value == "compressed") {
+        compressed = m.counter.value;
+      }
     }
   }
   CHECK(window == 2);
   CHECK(too_large == 1);
+  CHECK(compressed == 2);
 }
