@@ -73,6 +73,18 @@ void DriftTap::hand_over(std::size_t thread, drift::Direction direction, Route r
   }
 }
 
+void DriftTap::hand_over_v2_grpc(std::size_t thread, drift::Direction direction, Route route,
+                                 bool overflow, std::string_view message) const {
+  if (overflow) {
+    engine_->count_too_large(thread);
+  } else {
+    // An empty message is a valid one (no tensors), read like the others.
+    engine_->offer(thread, direction, route, message, drift::PayloadFormat::open_inference_v2_grpc);
+  }
+}
+
+void DriftTap::count_compressed(std::size_t thread) const { engine_->count_compressed(thread); }
+
 // Advances the autoscaling windows once a second, off the request path.
 struct RequestChain::Sampler {
   std::thread thread;

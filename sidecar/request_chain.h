@@ -68,6 +68,16 @@ class DriftTap {
   // direction pick() chose.
   void hand_over(std::size_t thread, drift::Direction direction, Route route, bool overflow,
                  std::string_view body) const;
+  // The same for one gRPC message of the Open Inference Protocol V2 on `route` (a
+  // ModelInferRequest as input, a ModelInferResponse as output): one whole message, its 5-byte
+  // prefix stripped and uncompressed; `overflow` when it was over the cap and not kept. It is
+  // read as protobuf whatever --drift-format says.
+  void hand_over_v2_grpc(std::size_t thread, drift::Direction direction, Route route, bool overflow,
+                         std::string_view message) const;
+  // Counts a sampled gRPC message that is not handed over because it is compressed in a
+  // grpc-encoding the relay does not decompress (mlsidecar_drift_skipped_total{reason=
+  // "compressed"}).
+  void count_compressed(std::size_t thread) const;
 
  private:
   drift::DriftEngine* engine_ = nullptr;

@@ -132,15 +132,21 @@ void DriftEngine::count_too_large(std::size_t producer) noexcept {
   }
 }
 
+void DriftEngine::count_compressed(std::size_t producer) noexcept {
+  if (producer < producers_.size()) {
+    producers_[producer]->compressed.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 bool DriftEngine::offer(std::size_t producer, Direction direction, Route route,
-                        std::string_view body) noexcept {
+                        std::string_view body, PayloadFormat format) noexcept {
   if (producer >= producers_.size()) return false;
   Producer& p = *producers_[producer];
   if (body.size() > settings_.max_body) {
     p.too_large.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  if (!p.queue.try_push(direction, route, body)) {
+  if (!p.queue.try_push(direction, route, body, format)) {
     p.dropped.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
@@ -192,16 +198,19 @@ void DriftEngine::compute_now() {
 std::size_t DriftEngine::drain_locked() {
   std::size_t n = 0;
   for (auto& p : producers_) {
-    n += p->queue.drain([this](const Sample& s) { ingest_locked(s.direction, s.route, s.body); });
+    n += p->queue.drain([this](const Sample& s) { ingest_locked(s); });
   }
   return n;
 }
 
-void DriftEngine::ingest_locked(Direction direction, Route route, std::string_view body) {
+void DriftEngine::ingest_locked(const Sample& sample) {
+  const Direction direction = sample.direction;
   const auto d = static_cast<std::size_t>(direction);
   scratch_values_.clear();
+  const PayloadFormat format =
+      sample.format == PayloadFormat::automatic ? settings_.format : sample.format;
   const ReadResult r =
-      read_payload(settings_.format, route, body, direction, naming_[d], scratch_values_);
+      read_payload(format, sample.route, sample.body, direction, naming_[d], scratch_values_);
   if (r.status != ReadStatus::ok) {
     add_locked(skipped_[static_cast<std::size_t>(r.status)], 1);
     return;

@@ -43,6 +43,7 @@ namespace mlsidecar::drift {
 
 class KsPvalueCache;
 struct DriftCell;
+struct Sample;
 
 struct DriftSettings {
   std::string profile_path;                   // reference profile JSON (from `mlsidecar profile`)
@@ -84,11 +85,16 @@ class DriftEngine : public prometheus::Collectable {
   // Copies `body` into the producer's queue. False, and counted, when the body is over max_body
   // (mlsidecar_drift_skipped_total{reason="too_large"}) or the queue is full
   // (mlsidecar_drift_dropped_samples_total). Responses are offered with Direction::output.
-  bool offer(std::size_t producer, Direction direction, Route route,
-             std::string_view body) noexcept;
+  // `format` automatic reads the body as settings().format says for its route; another value
+  // picks that reader whatever the settings (the gRPC relay's open_inference_v2_grpc).
+  bool offer(std::size_t producer, Direction direction, Route route, std::string_view body,
+             PayloadFormat format = PayloadFormat::automatic) noexcept;
   // Counts a body the proxy stopped copying because it was over max_body (too_large), without
   // handing anything over.
   void count_too_large(std::size_t producer) noexcept;
+  // Counts a gRPC message the relay did not hand over because it was compressed in a
+  // grpc-encoding the sidecar does not read (compressed).
+  void count_compressed(std::size_t producer) noexcept;
 
   // Drains the queues and computes the statistics synchronously (tests, /drift?refresh).
   void compute_now();
@@ -110,7 +116,7 @@ class DriftEngine : public prometheus::Collectable {
   void init();
   void run();
   std::size_t drain_locked();
-  void ingest_locked(Direction direction, Route route, std::string_view body);
+  void ingest_locked(const Sample& sample);
   // With keep_draining, the queues are drained between features too (every few ms), so that a
   // long computation does not let them fill while the worker is busy.
   void compute_locked(bool keep_draining);

@@ -134,16 +134,18 @@ std::vector<MetricFamily> DriftEngine::Collect() const {
                        "Unix time of the last drift computation", MetricType::Gauge);
   auto dur_f = family("mlsidecar_drift_computation_seconds",
                       "Duration of the last drift computation", MetricType::Gauge);
-  double dropped = 0, too_large = 0;
+  double dropped = 0, too_large = 0, compressed = 0;
   for (const auto& p : producers_) {
     dropped += static_cast<double>(p->dropped.load(std::memory_order_relaxed));
     too_large += static_cast<double>(p->too_large.load(std::memory_order_relaxed));
+    compressed += static_cast<double>(p->compressed.load(std::memory_order_relaxed));
   }
   add(dropped_f, {}, dropped);
   for (std::size_t s = 1; s < kReadStatusCount; ++s) {
     const auto status = static_cast<ReadStatus>(s);
     double v = static_cast<double>(skipped_[s].load(std::memory_order_relaxed));
     if (status == ReadStatus::too_large) v += too_large;
+    if (status == ReadStatus::compressed) v += compressed;
     add(skipped_f, {{"reason", std::string(read_status_name(status))}}, v);
   }
   for (std::size_t d = 0; d < kDirectionCount; ++d) {

@@ -30,6 +30,7 @@ struct alignas(64) DriftEngine::Producer {
   std::uint64_t rng;  // xorshift64 state, touched only by the producer
   alignas(64) std::atomic<std::uint64_t> dropped{0};
   std::atomic<std::uint64_t> too_large{0};
+  std::atomic<std::uint64_t> compressed{0};
 };
 
 // What the worker keeps per cell (bin or category) of a feature: the values of the window in it,

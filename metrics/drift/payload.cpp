@@ -14,6 +14,8 @@ std::string_view payload_format_name(PayloadFormat format) {
       return "tf-serving";
     case PayloadFormat::openai:
       return "openai";
+    case PayloadFormat::open_inference_v2_grpc:
+      return "v2-grpc";
   }
   return "auto";
 }
@@ -56,6 +58,10 @@ std::string_view read_status_name(ReadStatus status) {
       return "unsupported_route";
     case ReadStatus::too_large:
       return "too_large";
+    case ReadStatus::invalid_protobuf:
+      return "invalid_protobuf";
+    case ReadStatus::compressed:
+      return "compressed";
   }
   return "ok";
 }
@@ -88,6 +94,8 @@ ReadResult read_payload(PayloadFormat format, Route route, std::string_view body
       return read_tf_serving(body, direction, naming, out);
     case PayloadFormat::openai:
       return read_openai(body, direction, out);
+    case PayloadFormat::open_inference_v2_grpc:
+      return read_open_inference_v2_grpc(body, direction, naming, out);
     case PayloadFormat::automatic:
       break;
   }

@@ -1,7 +1,8 @@
-// Payload readers: each turns the JSON body of one inference protocol into (feature, value)
-// pairs, one file per format. They run on the drift worker (or in `mlsidecar profile`), never on
-// an I/O thread, and never throw: a body they cannot read is reported by a ReadStatus whose name
-// is the `reason` label of mlsidecar_drift_skipped_total.
+// Payload readers: each turns the body of one inference protocol (JSON; for Open Inference V2
+// over gRPC a protobuf message) into (feature, value) pairs, one file per format. They run on the
+// drift worker (or in `mlsidecar profile`), never on an I/O thread, and never throw: a body they
+// cannot read is reported by a ReadStatus whose name is the `reason` label of
+// mlsidecar_drift_skipped_total.
 //
 // Feature naming, per format:
 //   KServe V1 / TF Serving rows: objects give their keys; lists are named by the profile's column
@@ -11,7 +12,8 @@
 //     the feature "inputs" (or its columns "inputs[i]").
 //   Open Inference V2: a tensor of shape [batch] or [batch, 1] is the feature `name`; [batch, k]
 //     gives `name[0]`..`name[k-1]` unless the profile's tensor_columns names them; BYTES values are
-//     categorical.
+//     categorical. Over gRPC (protobuf ModelInferRequest / ModelInferResponse) the same tensors
+//     give the same features, from typed or raw contents.
 //   OpenAI-style: input "prompt_chars" (characters of the prompt or of all chat message contents);
 //     output "completion_chars", and "prompt_tokens" / "completion_tokens" from `usage`. A
 //     text/event-stream body is read chunk by chunk.
@@ -37,7 +39,11 @@ enum class PayloadFormat : std::uint8_t {
   kserve_v1,
   open_inference_v2,
   tf_serving,
-  openai
+  openai,
+  // A gRPC message of the Open Inference Protocol (ModelInferRequest / ModelInferResponse),
+  // chosen by the gRPC relay for the bodies it hands over, never by --drift-format (not among
+  // the spellings).
+  open_inference_v2_grpc,
 };
 std::string_view payload_format_name(PayloadFormat format);
 // Every spelling the readers accept, canonical names first ("auto", "kserve-v1", "v2",
@@ -65,8 +71,10 @@ enum class ReadStatus : std::uint8_t {
   unexpected_shape,   // JSON, but not the protocol's document (missing key, ragged tensor, ...)
   unsupported_route,  // no reader for this route (health, other)
   too_large,          // over --drift-max-body (counted by the engine before reading)
+  invalid_protobuf,   // a gRPC message whose protobuf wire format is malformed
+  compressed,         // a gRPC message in a grpc-encoding not read (counted by the relay)
 };
-inline constexpr std::size_t kReadStatusCount = 5;
+inline constexpr std::size_t kReadStatusCount = 7;
 std::string_view read_status_name(ReadStatus status);
 
 // What the reader found: the values, and the number of rows (instances) the body holds, so that
@@ -89,6 +97,15 @@ ReadResult read_open_inference_v2(std::string_view body, Direction direction,
 ReadResult read_tf_serving(std::string_view body, Direction direction, const FeatureNaming& naming,
                            std::vector<FeatureValue>& out);
 ReadResult read_openai(std::string_view body, Direction direction, std::vector<FeatureValue>& out);
+// A ModelInferRequest (input) or ModelInferResponse (output) in protobuf wire format, the 5-byte
+// gRPC prefix stripped and uncompressed: per tensor, typed contents (packed or not) or
+// raw_input_contents / raw_output_contents (little-endian by datatype; BYTES as 4-byte length
+// prefixed strings), the features read_open_inference_v2 gives for the same tensors as JSON.
+// invalid_protobuf for malformed wire format; unexpected_shape for a negative dimension, a
+// count of values other than the shape's, two kinds of typed contents in one tensor, raw
+// contents that are not one run per tensor or do not fit the datatype (or an unknown one).
+ReadResult read_open_inference_v2_grpc(std::string_view message, Direction direction,
+                                       const FeatureNaming& naming, std::vector<FeatureValue>& out);
 
 // The format used for a route when --drift-format is automatic: predict -> TF Serving reader
 // (which reads KServe V1 rows and TF columnar), infer -> V2, generate -> OpenAI, else none.

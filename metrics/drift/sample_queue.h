@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "metrics/drift/direction.h"
+#include "metrics/drift/payload.h"
 #include "metrics/route.h"
 
 namespace mlsidecar::drift {
@@ -31,6 +32,9 @@ namespace mlsidecar::drift {
 struct Sample {
   Direction direction = Direction::input;
   Route route = Route::other;
+  // automatic: the engine's --drift-format decides (by route); else the reader the producer chose
+  // (the gRPC relay's protobuf messages).
+  PayloadFormat format = PayloadFormat::automatic;
   std::string body;
 };
 
@@ -47,7 +51,8 @@ class SampleQueue {
   std::size_t spare_bytes() const { return spare_bytes_.load(std::memory_order_relaxed); }
 
   // Producer side. False when the ring or the byte budget is full; never blocks.
-  bool try_push(Direction direction, Route route, std::string_view body) noexcept {
+  bool try_push(Direction direction, Route route, std::string_view body,
+                PayloadFormat format = PayloadFormat::automatic) noexcept {
     const std::size_t head = head_.load(std::memory_order_relaxed);
     if (head - cached_tail_ > mask_) {
       cached_tail_ = tail_.load(std::memory_order_acquire);
@@ -63,6 +68,7 @@ class SampleQueue {
     }
     slot.direction = direction;
     slot.route = route;
+    slot.format = format;
     bytes_.fetch_add(body.size(), std::memory_order_relaxed);
     head_.store(head + 1, std::memory_order_release);
     return true;

@@ -1,5 +1,7 @@
 // Fuzz target: one drift payload reader (metrics/drift/payload.h), chosen at compile time by
-// MLSIDECAR_FUZZ_READER (kserve_v1, open_inference_v2, tf_serving, openai); one executable each.
+// MLSIDECAR_FUZZ_READER (kserve_v1, open_inference_v2, open_inference_v2_grpc, tf_serving,
+// openai); one executable each. The gRPC one also runs v2_grpc_model, whose views must lie in
+// the message.
 // The body is read as a request (input) and as a response (output), with and without the column
 // names a profile would give.
 //
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics/drift/open_inference_v2_grpc.h"
 #include "metrics/drift/payload.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -28,6 +31,8 @@ ReadResult read(std::string_view body, Direction direction, const FeatureNaming&
   return read_openai(body, direction, out);
 #elif defined(MLSIDECAR_FUZZ_READER_kserve_v1)
   return read_kserve_v1(body, direction, naming, out);
+#elif defined(MLSIDECAR_FUZZ_READER_open_inference_v2_grpc)
+  return read_open_inference_v2_grpc(body, direction, naming, out);
 #elif defined(MLSIDECAR_FUZZ_READER_open_inference_v2)
   return read_open_inference_v2(body, direction, naming, out);
 #elif defined(MLSIDECAR_FUZZ_READER_tf_serving)
@@ -45,6 +50,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static const std::map<std::string, std::vector<std::string>> tensor_columns = {
       {"x", {"a", "b"}}, {"input-0", {"f0", "f1", "f2"}}};
   const FeatureNaming named{&columns, &tensor_columns};
+#if defined(MLSIDECAR_FUZZ_READER_open_inference_v2_grpc)
+  if (auto model = v2_grpc_model(body)) {
+    for (std::string_view name : {model->first, model->second}) {
+      FUZZ_CHECK(name.empty() || (name.data() >= body.data() &&
+                                  name.data() + name.size() <= body.data() + body.size()));
+    }
+  }
+#endif
   for (Direction direction : {Direction::input, Direction::output}) {
     for (const FeatureNaming& naming : {FeatureNaming{}, named}) {
       std::vector<FeatureValue> out;

@@ -1,7 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <string>
 
+#include <prometheus/metric_family.h>
+
+#include "metrics/drift/drift_engine.h"
 #include "policies/autoscale_signals.h"
 #include "sidecar/request_chain.h"
 #include "sidecar/request_taps.h"
@@ -83,4 +87,47 @@ TEST_CASE("the drift tap picks nothing when drift is off") {
     CHECK_FALSE(pick.input);
     CHECK_FALSE(pick.output);
   }
+}
+
+TEST_CASE("the drift tap hands a V2 gRPC message to the engine as protobuf, or counts it") {
+  drift::FeatureProfile x;
+  x.name = "x";
+  x.kind = drift::FeatureKind::numeric;
+  x.count = 4;
+  x.std = 1;
+  x.edges = {0.0};
+  x.ratios = {0.5, 0.5};
+  x.sample = {-1.0, -0.5, 0.5, 1.0};
+  drift::ReferenceProfile profile;
+  profile.features = {x};
+  drift::DriftSettings settings;
+  settings.format = drift::PayloadFormat::kserve_v1;  // not for gRPC messages
+  drift::DriftEngine engine(settings, 1, profile);
+  const DriftTap tap(engine);
+  // ModelInferRequest{inputs: [{name: "x", datatype: "FP32", shape: [2],
+  // contents: {fp32_contents: [1, -1]}}]}, as python3-protobuf encodes it.
+  const std::string message(
+      "\x2a\x18\x0a\x01\x78\x12\x04\x46\x50\x33\x32\x1a\x01\x02\x2a\x0a\x32\x08\x00\x00\x80"
+      "\x3f\x00\x00\x80\xbf",
+      26);
+  tap.hand_over_v2_grpc(0, drift::Direction::input, Route::infer, false, message);
+  tap.hand_over_v2_grpc(0, drift::Direction::input, Route::infer, true, {});  // over the cap
+  tap.count_compressed(0);
+  tap.count_compressed(0);
+  engine.compute_now();
+  double window = -1, too_large = -1, compressed = -1;
+  for (const auto& family : engine.Collect()) {
+    for (const auto& m : family.metric) {
+      if (family.name == "mlsidecar_drift_window_samples") window = m.gauge.value;
+      if (family.name == "mlsidecar_drift_skipped_total" && m.label[0].value == "too_large") {
+        too_large = m.counter.value;
+      }
+      if (family.name == "mlsidecar_drift_skipped_total" && m.label[0].value == "compressed") {
+        compressed = m.counter.value;
+      }
+    }
+  }
+  CHECK(window == 2);
+  CHECK(too_large == 1);
+  CHECK(compressed == 2);
 }
