@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include "metrics/drift/direction.h"
+#include "metrics/drift/open_inference_v2_grpc.h"
 #include "metrics/grpc_metrics.h"
 #include "policies/admission_controller.h"
 #include "sidecar/admission_wait.h"
@@ -27,6 +29,9 @@ constexpr std::uint32_t kInternalError = 2;
 // Request bytes kept for a replay on another connection when the model refuses a stream
 // unprocessed; a call that sent more is not replayed.
 constexpr std::size_t kReplayLimit = 64 * 1024;
+// What the first request message is read for its model_name and model_version (fields 1 and 2,
+// which serializers write first).
+constexpr std::size_t kNameBytes = 512;
 
 // The HTTP status a gRPC status stands for in the request families (mlsidecar_requests_total
 // and the latency histograms count every call by HTTP status class), as gRPC-gateway maps them:
@@ -70,6 +75,55 @@ std::optional<GrpcStatus> grpc_status_in(std::span<const h2::HeaderField> fields
   return std::nullopt;
 }
 
+// The bytes of the first length-delimited field `number` at the top level of a protobuf
+// message; empty when there is none or the message is malformed.
+std::string_view length_delimited_field(std::string_view message, std::uint32_t number) {
+  std::size_t at = 0;
+  auto varint = [&](std::uint64_t& out) {
+    out = 0;
+    for (int shift = 0; shift < 64 && at < message.size(); shift += 7) {
+      const auto byte = static_cast<unsigned char>(message[at++]);
+      out |= std::uint64_t{byte & 0x7fU} << shift;
+      if (!(byte & 0x80U)) return true;
+    }
+    return false;
+  };
+  while (at < message.size()) {
+    std::uint64_t tag = 0, value = 0;
+    if (!varint(tag)) return {};
+    switch (tag & 7) {
+      case 0:
+        if (!varint(value)) return {};
+        break;
+      case 1:
+        at += 8;
+        break;
+      case 5:
+        at += 4;
+        break;
+      case 2:
+        if (!varint(value) || value > message.size() - std::min(at, message.size())) return {};
+        if ((tag >> 3) == number) return message.substr(at, value);
+        at += value;
+        break;
+      default:
+        return {};
+    }
+  }
+  return {};
+}
+
+// One sampled message to the drift worker. A compressed one (grpc-encoding other than identity)
+// is not read: it is counted as skipped.
+void hand_over(const DriftTap& drift, std::size_t thread, drift::Direction direction,
+               std::string_view message, bool compressed, bool overflow) {
+  if (compressed) {
+    drift.count_compressed(thread);
+    return;
+  }
+  drift.hand_over_v2_grpc(thread, direction, Route::infer, overflow, message);
+}
+
 }  // namespace
 
 // One gRPC call: a stream of the client's connection and, once admitted, a stream to the model.
@@ -97,6 +151,7 @@ class GrpcCall final : public H2Stream, public UpstreamCall {
   void request_data(std::string_view data) override {
     request_bytes_ += data.size();
     unconsumed_ += data.size();
+    if (reads_messages_) read_request(data);
     forward(data);
   }
   void request_end() override;
@@ -108,6 +163,10 @@ class GrpcCall final : public H2Stream, public UpstreamCall {
 
  private:
   void go_upstream();
+  // The messages of a V2 inference call, as they pass: the first request's model_name and
+  // model_version label the call; sampled ones go to the drift worker (issue 19).
+  void read_request(std::string_view data);
+  void read_response(std::string_view data);
   void forward(std::string_view data);
   // Ends the call with an error the sidecar produces: trailers-only when no response head went
   // out, else trailers after what was relayed (or a reset, when that cannot be well-formed).
@@ -146,6 +205,11 @@ class GrpcCall final : public H2Stream, public UpstreamCall {
   Clock::time_point sent_at_{}, head_at_{};
   std::optional<GrpcStatus> status_;
   h2::GrpcMessageReader response_messages_;
+  h2::GrpcMessageCopier request_copier_, response_copier_;
+  bool reads_messages_ = false;     // a ModelInfer or ModelStreamInfer call
+  bool streamed_response_ = false;  // ModelStreamInfer: each response wraps a ModelInferResponse
+  bool named_ = false;              // the first request message has been read for its model
+  bool drift_request_ = false, drift_response_ = false;  // the message being copied is sampled
 };
 
 GrpcCall::GrpcCall(H2StreamHost& host, h2::StreamId id, const h2::RequestHead& head,
@@ -162,6 +226,8 @@ GrpcCall::GrpcCall(H2StreamHost& host, h2::StreamId id, const h2::RequestHead& h
       start_(now),
       client_ended_(head.end_stream) {
   headers_.assign(head.headers);
+  reads_messages_ = grpc_.route == Route::infer && service_ == "inference.GRPCInferenceService";
+  streamed_response_ = method_name_ == "ModelStreamInfer";
   if (authority_.empty()) authority_ = config().grpc_upstream;
   if (!head.grpc_timeout.empty()) {
     if (const auto timeout = h2::parse_grpc_timeout(head.grpc_timeout)) {
@@ -198,6 +264,44 @@ void GrpcCall::admitted(Failure failure, policies::AdmissionPermit permit) {
   }
   permit_ = std::move(permit);
   go_upstream();
+}
+
+void GrpcCall::read_request(std::string_view data) {
+  const DriftTap& drift = chain().drift();
+  const std::size_t thread = host_.thread().index();
+  request_copier_.feed(
+      data,
+      [&] {
+        drift_request_ = drift.pick(thread, grpc_.route).input;
+        if (drift_request_) return config().drift_max_body;
+        return named_ ? std::size_t{0} : kNameBytes;
+      },
+      [&](std::string_view message, bool compressed, bool overflow) {
+        if (!named_) {
+          named_ = true;
+          const auto name = compressed ? std::nullopt : drift::v2_grpc_model(message);
+          if (name) series_ = chain().metrics().model_index(name->first, name->second);
+        }
+        if (drift_request_) {
+          hand_over(drift, thread, drift::Direction::input, message, compressed, overflow);
+        }
+      });
+}
+
+void GrpcCall::read_response(std::string_view data) {
+  const DriftTap& drift = chain().drift();
+  const std::size_t thread = host_.thread().index();
+  response_copier_.feed(
+      data,
+      [&] {
+        drift_response_ = drift.pick(thread, grpc_.route).output;
+        return drift_response_ ? config().drift_max_body : std::size_t{0};
+      },
+      [&](std::string_view message, bool compressed, bool overflow) {
+        // A ModelStreamInferResponse carries its ModelInferResponse as field 2.
+        if (streamed_response_ && !compressed) message = length_delimited_field(message, 2);
+        hand_over(drift, thread, drift::Direction::output, message, compressed, overflow);
+      });
 }
 
 void GrpcCall::go_upstream() {
@@ -284,6 +388,7 @@ void GrpcCall::upstream_data(std::string_view data) {
   std::string_view rest = data;
   while (response_messages_.next(rest)) {
   }
+  if (reads_messages_) read_response(data);
   conn().send_data(id_, data);
   host_.kick();
 }

@@ -105,19 +105,19 @@ class GrpcMessageReader {
 };
 
 // Copies whole gRPC messages out of a body however it is cut into chunks, for readers that need a
-// message in one piece (drift, the model's name in a ModelInferRequest): only the messages the
-// caller asks for (`want` at each message start), and at most `cap` bytes of each (a longer one
-// is reported with `overflow` and its first `cap` bytes).
+// message in one piece (drift, the model's name in a ModelInferRequest): `want` is asked at each
+// message start how many of its bytes to keep (0: none); a longer message is reported with
+// `overflow` and its first bytes.
 //
 //   GrpcMessageCopier copier;
-//   copier.feed(chunk, cap, [&] { return sample(); },
+//   copier.feed(chunk, [&] { return sample() ? cap : 0; },
 //               [&](std::string_view message, bool compressed, bool overflow) { ... });
 //
 // Thread safety: none; one per stream direction.
 class GrpcMessageCopier {
  public:
   template <class Want, class Done>
-  void feed(std::string_view chunk, std::size_t cap, Want&& want, Done&& done) {
+  void feed(std::string_view chunk, Want&& want, Done&& done) {
     while (!chunk.empty() && !malformed_) {
       if (prefix_have_ < sizeof prefix_) {
         const std::size_t take = std::min(sizeof prefix_ - prefix_have_, chunk.size());
@@ -133,14 +133,15 @@ class GrpcMessageCopier {
         }
         left_ = (std::uint32_t{prefix_[1]} << 24) | (std::uint32_t{prefix_[2]} << 16) |
                 (std::uint32_t{prefix_[3]} << 8) | std::uint32_t{prefix_[4]};
-        copying_ = want();
+        cap_ = want();
+        copying_ = cap_ > 0;
         overflow_ = false;
         message_.clear();
       }
       const std::size_t take =
           static_cast<std::size_t>(std::min<std::uint64_t>(left_, chunk.size()));
       if (copying_) {
-        const std::size_t room = cap > message_.size() ? cap - message_.size() : 0;
+        const std::size_t room = cap_ > message_.size() ? cap_ - message_.size() : 0;
         message_.append(chunk.substr(0, std::min(room, take)));
         overflow_ |= take > room;
       }
@@ -159,6 +160,7 @@ class GrpcMessageCopier {
   unsigned char prefix_[5] = {};
   std::size_t prefix_have_ = 0;
   std::uint64_t left_ = 0;
+  std::size_t cap_ = 0;
   bool copying_ = false;
   bool overflow_ = false;
   bool malformed_ = false;

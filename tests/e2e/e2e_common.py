@@ -3,10 +3,12 @@
 The process helpers themselves live in tests/support/procs.py; this module only adds what the
 end-to-end files have in common.
 """
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -138,5 +140,40 @@ class SlowModel:
         return self
 
     def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class EchoModel:
+    """A permissive "model": answers 200 to any POST with the request body echoed (a custom
+    predictor that accepts anything), so that malformed bodies reach the drift tap."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    def __init__(self):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self.Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
         self.server.shutdown()
         self.server.server_close()

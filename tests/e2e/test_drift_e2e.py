@@ -11,14 +11,12 @@ Malformed bodies are counted and never change what the client receives.
 The traffic is seeded and sent on one connection, so the windows hold the same values on every
 run: the thresholds below are not a matter of luck.
 """
-import http.server
 import json
 import subprocess
-import threading
 
 import pytest
 
-from e2e_common import (drift_json, emit_csv, run_traffic, wait_drift_computation,
+from e2e_common import (EchoModel, drift_json, emit_csv, run_traffic, wait_drift_computation,
                         wait_metric)
 import procs
 from procs import ModelServer, Sidecar, http_request, metric_sum, metric_value, sidecar_binary
@@ -31,41 +29,6 @@ INPUTS = ["f%d" % i for i in range(8)]
 OUTPUTS = ["predictions", "output-0"]  # V1 and V2 answers of the model
 SMALL = dict(requests=5, batch=4)      # first phase: the window is not full yet
 PHASE = dict(requests=60, batch=8)     # per protocol, per phase: 480 rows > WINDOW
-
-
-class EchoModel:
-    """A permissive "model": answers 200 to any POST with the request body echoed (a custom
-    predictor that accepts anything), so that malformed bodies reach the drift tap."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    def __init__(self):
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self.Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def snapshot(sidecar):

@@ -180,7 +180,8 @@ TEST_CASE("the message copier hands over whole messages however the body is cut"
     int asked = 0;
     for (std::size_t at = 0; at < body.size(); at += piece) {
       copier.feed(
-          std::string_view(body).substr(at, piece), 8, [&] { return ++asked != 2; },
+          std::string_view(body).substr(at, piece),
+          [&] { return ++asked != 2 ? std::size_t{8} : std::size_t{0}; },
           [&](std::string_view m, bool compressed, bool overflow) {
             got.emplace_back(std::string(m), compressed, overflow);
           });
@@ -194,7 +195,7 @@ TEST_CASE("the message copier hands over whole messages however the body is cut"
   }
   GrpcMessageCopier bad;
   bad.feed(
-      std::string_view("\x07\0\0\0\0", 5), 8, [] { return true; },
+      std::string_view("\x07\0\0\0\0", 5), [] { return std::size_t{8}; },
       [](std::string_view, bool, bool) { FAIL("no message in a malformed body"); });
   CHECK(bad.malformed());
 }
