@@ -7,6 +7,7 @@
 
 #include "metrics/drift/direction.h"
 #include "metrics/drift/open_inference_v2_grpc.h"
+#include "metrics/drift/protobuf_wire.h"
 #include "metrics/grpc_metrics.h"
 #include "policies/admission_controller.h"
 #include "sidecar/admission_wait.h"
@@ -78,37 +79,10 @@ std::optional<GrpcStatus> grpc_status_in(std::span<const h2::HeaderField> fields
 // The bytes of the first length-delimited field `number` at the top level of a protobuf
 // message; empty when there is none or the message is malformed.
 std::string_view length_delimited_field(std::string_view message, std::uint32_t number) {
-  std::size_t at = 0;
-  auto varint = [&](std::uint64_t& out) {
-    out = 0;
-    for (int shift = 0; shift < 64 && at < message.size(); shift += 7) {
-      const auto byte = static_cast<unsigned char>(message[at++]);
-      out |= std::uint64_t{byte & 0x7fU} << shift;
-      if (!(byte & 0x80U)) return true;
-    }
-    return false;
-  };
-  while (at < message.size()) {
-    std::uint64_t tag = 0, value = 0;
-    if (!varint(tag)) return {};
-    switch (tag & 7) {
-      case 0:
-        if (!varint(value)) return {};
-        break;
-      case 1:
-        at += 8;
-        break;
-      case 5:
-        at += 4;
-        break;
-      case 2:
-        if (!varint(value) || value > message.size() - std::min(at, message.size())) return {};
-        if ((tag >> 3) == number) return message.substr(at, value);
-        at += value;
-        break;
-      default:
-        return {};
-    }
+  drift::detail::WireReader reader(message);
+  drift::detail::WireField field;
+  while (reader.next(field)) {
+    if (field.number == number && field.type == drift::detail::WireType::length) return field.bytes;
   }
   return {};
 }
@@ -494,9 +468,8 @@ void GrpcCall::finish(Clock::time_point now) {
   sample.request_bytes = request_bytes_;
   sample.response_bytes = response_bytes_;
   in_flight_->finish(sample, now);
-  const std::size_t method = grpc_.known || !service_.empty()
-                                 ? chain().grpc().method_index(service_, method_name_)
-                                 : chain().grpc().method_index("other", "other");
+  const std::size_t method = service_.empty() ? chain().grpc().method_index("other", "other")
+                                              : chain().grpc().method_index(service_, method_name_);
   chain()
       .grpc()
       .shard(host_.thread().index())

@@ -1,5 +1,7 @@
 #include "sidecar/h2/grpc.h"
 
+#include "metrics/grpc_metrics.h"
+
 #include <algorithm>
 #include <array>
 #include <limits>
@@ -7,26 +9,6 @@
 namespace mlsidecar::h2 {
 
 namespace {
-
-constexpr std::array<std::string_view, kGrpcStatusCount> kStatusNames = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-};
 
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -41,8 +23,8 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
 }  // namespace
 
 std::string_view grpc_status_name(GrpcStatus status) {
-  const auto i = static_cast<std::size_t>(status);
-  return i < kStatusNames.size() ? kStatusNames[i] : kStatusNames[2];
+  // One table of names, the metric label's (metrics/grpc_metrics.h).
+  return metrics::grpc_code_name(static_cast<std::size_t>(status));
 }
 
 std::optional<GrpcStatus> parse_grpc_status(std::string_view value) {
