@@ -29,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <prometheus/collectable.h>
@@ -59,6 +60,12 @@ struct DriftSettings {
   std::size_t queue_capacity = 16384;
   std::size_t queue_bytes = 16 << 20;               // bytes of bodies in flight per producer
   PayloadFormat format = PayloadFormat::automatic;  // --drift-format; automatic picks by route
+  // How Collect() names what it publishes: every family name's leading "mlsidecar_" becomes
+  // metric_prefix, and metric_labels are added to every series. The defaults publish the
+  // families as docs/drift.md names them; the shadow's output drift (metrics/shadow) is the same
+  // engine as "mlsidecar_shadow_drift_psi{version=...}" and so on.
+  std::string metric_prefix = "mlsidecar_";
+  std::vector<std::pair<std::string, std::string>> metric_labels;
 };
 
 class DriftEngine : public prometheus::Collectable {

@@ -37,6 +37,19 @@ void add(MetricFamily& f, std::vector<ClientMetric::Label> labels, double value)
   f.metric.push_back(std::move(m));
 }
 
+// The family under settings' metric_prefix, with their constant labels on every series.
+void rename(MetricFamily& f, const std::string& prefix,
+            const std::vector<std::pair<std::string, std::string>>& labels) {
+  constexpr std::string_view kDefault = "mlsidecar_";
+  if (prefix != kDefault && f.name.starts_with(kDefault)) {
+    f.name = prefix + f.name.substr(kDefault.size());
+  }
+  if (labels.empty()) return;
+  for (ClientMetric& m : f.metric) {
+    for (const auto& [name, value] : labels) m.label.push_back({name, value});
+  }
+}
+
 std::string rfc3339(std::chrono::system_clock::time_point t) {
   const std::time_t secs = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};
@@ -161,6 +174,7 @@ std::vector<MetricFamily> DriftEngine::Collect() const {
   std::vector<MetricFamily> out;
   for (auto* f : {&psi_f, &js_f, &ks_f, &ksp_f, &w_f, &wn_f, &chi_f, &win_f, &miss_f, &inv_f,
                   &bin_f, &ref_f, &dropped_f, &skipped_f, &read_f, &untracked_f, &last_f, &dur_f}) {
+    rename(*f, settings_.metric_prefix, settings_.metric_labels);
     out.push_back(std::move(*f));
   }
   return out;

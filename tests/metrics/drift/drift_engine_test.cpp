@@ -133,6 +133,30 @@ TEST_CASE("engine: values reach the windows and the statistics are published") {
   CHECK(json::parse(e.drift_json())["computed_at"].is_string());
 }
 
+TEST_CASE("engine: a metric prefix and constant labels rename every published family") {
+  DriftSettings s = small_settings();
+  s.metric_prefix = "mlsidecar_shadow_";
+  s.metric_labels = {{"version", "v2"}};
+  DriftEngine e(s, 1, test_profile());
+  REQUIRE(e.offer(0, Direction::output, Route::predict, R"({"predictions": [0.9, 0.8]})"));
+  e.compute_now();
+  std::size_t families = 0;
+  for (const auto& fam : e.Collect()) {
+    ++families;
+    CHECK(fam.name.rfind("mlsidecar_shadow_", 0) == 0);
+    for (const auto& m : fam.metric) {
+      CHECK(std::count_if(m.label.begin(), m.label.end(), [](const auto& l) {
+              return l.name == "version" && l.value == "v2";
+            }) == 1);
+    }
+  }
+  CHECK(families == DriftEngine(small_settings(), 1, test_profile()).Collect().size());
+  CHECK(series(e, "mlsidecar_shadow_drift_window_samples",
+               {{"feature", "predictions"}, {"direction", "output"}, {"version", "v2"}}) == 2);
+  CHECK(series(e, "mlsidecar_shadow_feature_missing_total", {{"feature", "x"}}) == 0);
+  CHECK(std::isnan(series(e, "mlsidecar_drift_window_samples", {{"feature", "predictions"}})));
+}
+
 TEST_CASE("engine: missing and non-numeric values are counted, not dropped silently") {
   DriftEngine e(small_settings(), 1, test_profile());
   e.offer(
