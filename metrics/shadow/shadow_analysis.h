@@ -15,13 +15,22 @@
 //   mlsidecar_shadow_output_matches_total{version,output}    ... that agree
 //   mlsidecar_shadow_output_abs_difference{version,output}   histogram, numeric outputs
 //   mlsidecar_shadow_output_relative_difference{version,output} histogram, |s-p| / max(|p|, eps)
+//   mlsidecar_shadow_output_skipped_total{version,reason}   answered pairs whose outputs were not
+//                                                            compared: not_2xx, truncated,
+//                                                            unreadable, shape_mismatch
 //   mlsidecar_shadow_output_token_ratio{version}             histogram, LLM: shadow / primary
 //                                                            output tokens
 //   mlsidecar_shadow_finish_reason_compared_total{version}   LLM pairs with both finish reasons
 //   mlsidecar_shadow_finish_reason_matches_total{version}    ... that agree
 //   mlsidecar_shadow_drift_{psi,js_distance,ks_statistic,wasserstein,chi2_pvalue,window_samples}
 //                         {version,feature,direction="output"}  the shadow's outputs against the
-//                                                            reference profile (with a profile)
+//                                                            reference profile (with a profile
+//                                                            that has output features); every
+//                                                            other family of the drift engine
+//                                                            too, renamed the same way
+//                                                            (mlsidecar_shadow_feature_*, ...)
+//
+// What is compared, and how, is in output_comparison.h and docs/shadow.md.
 //
 // `output` is a feature name from the payload readers (bounded: the profile's output features,
 // the --shadow-*-outputs flags, at most kMaxOutputs; others fold into "other").
@@ -53,9 +62,9 @@ inline constexpr std::size_t kDropReasonCount = 4;
 std::string_view drop_reason_name(DropReason reason);
 
 struct ShadowAnalysisSettings {
-  std::string version = "shadow";     // --shadow-version: the `version` label
-  std::string profile_path;           // --drift-profile (may be empty: no categorical hints, no
-                                      // shadow drift)
+  std::string version = "shadow";  // --shadow-version: the `version` label
+  std::string profile_path;        // --drift-profile (may be empty: no categorical hints, no
+                                   // shadow drift)
   drift::PayloadFormat format = drift::PayloadFormat::automatic;  // --drift-format
   std::vector<std::string> class_outputs;   // --shadow-class-outputs: compared as labels
   std::vector<std::string> argmax_outputs;  // --shadow-argmax-outputs: vectors, argmax compared
@@ -89,16 +98,20 @@ class ShadowAnalysis : public prometheus::Collectable {
   ShadowAnalysis& operator=(const ShadowAnalysis&) = delete;
 
   void start();  // starts the shadow drift engine's worker, if any
-  void stop();
+  void stop();   // stops and joins it; idempotent
 
   void record_dropped(DropReason reason) noexcept;
   // A copy that was sent, with the shadow's answer (status 0: none) beside the primary's.
   void record_pair(const ShadowPair& pair);
 
+  // Computes the shadow drift statistics now instead of on the drift interval (tests).
+  void compute_drift_now();
+
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   struct Impl;
+  void compare_outputs(const ShadowPair& pair);  // two 2xx whole bodies
   std::unique_ptr<Impl> impl_;
 };
 
