@@ -38,6 +38,26 @@ std::vector<std::string> drift_formats() {
   return out;
 }
 
+// A list of names given as one comma-separated value (as the command line, an annotation or the
+// environment carries it) or by repeating the flag; empty names between commas are skipped.
+cli::Flag<Config> comma_list_flag(std::string name, std::vector<std::string> Config::*field,
+                                  std::string help) {
+  auto f = cli::list_flag(std::move(name), field, std::move(help));
+  f.spec.value_name = "A,B";
+  f.set = [field](const cli::FlagSpec&, Config& config, const cli::Values& values) {
+    std::vector<std::string> names;
+    for (const std::string& value : values) {
+      for (std::size_t begin = 0; begin <= value.size();) {
+        const std::size_t comma = std::min(value.find(',', begin), value.size());
+        if (comma > begin) names.push_back(value.substr(begin, comma - begin));
+        begin = comma + 1;
+      }
+    }
+    config.*field = std::move(names);
+  };
+  return f;
+}
+
 std::vector<cli::Flag<Config>> flag_table() {
   using C = Config;
   return {
@@ -129,6 +149,29 @@ std::vector<cli::Flag<Config>> flag_table() {
       uint_flag("grpc-max-message-bytes", &C::grpc_max_message_bytes, UINT32_MAX,
                 "largest gRPC request message (RESOURCE_EXHAUSTED beyond)")
           .at_least(1),
+      string_flag("shadow-upstream", &C::shadow_upstream,
+                  "the shadow model, HOST:PORT: a copy of a sampled fraction of predict, infer "
+                  "and generate requests goes there and its answer is compared with the "
+                  "model's; the client gets only the model's; empty = off")
+          .value_name("HOST:PORT"),
+      number_flag("shadow-fraction", &C::shadow_fraction, 0, 1,
+                  "fraction of model calls copied to the shadow"),
+      string_flag("shadow-version", &C::shadow_version,
+                  "the version label of the shadow's metrics (mlsidecar_shadow_*)")
+          .value_name("V"),
+      uint_flag("shadow-max-body", &C::shadow_max_body, 1ull << 30,
+                "larger requests are not copied; answers are read up to this size")
+          .at_least(1),
+      number_flag("shadow-max-rps", &C::shadow_max_rps, 0, 1e6,
+                  "copies per second at most, all I/O threads together; beyond, copies are "
+                  "dropped (0 = no cap)"),
+      duration_flag("shadow-timeout", &C::shadow_timeout,
+                    "longest exchange with the shadow (connect, send, answer)"),
+      comma_list_flag("shadow-class-outputs", &C::shadow_class_outputs,
+                      "outputs compared as class labels, comma-separated"),
+      comma_list_flag("shadow-argmax-outputs", &C::shadow_argmax_outputs,
+                      "outputs that are probability vectors, their argmax compared; "
+                      "comma-separated"),
   };
 }
 
@@ -187,7 +230,15 @@ const std::vector<std::string_view>& per_pod_flags() {
                                                       "ready-grpc",
                                                       "ready-grpc-service",
                                                       "h2-max-streams",
-                                                      "grpc-max-message-bytes"};
+                                                      "grpc-max-message-bytes",
+                                                      "shadow-upstream",
+                                                      "shadow-fraction",
+                                                      "shadow-version",
+                                                      "shadow-max-body",
+                                                      "shadow-max-rps",
+                                                      "shadow-timeout",
+                                                      "shadow-class-outputs",
+                                                      "shadow-argmax-outputs"};
   return names;
 }
 
@@ -217,6 +268,8 @@ void validate_config(const Config& c) {
   }
   check_host_port("--grpc-upstream", c.grpc_upstream, false);
   check_host_port("--grpc-listen", c.grpc_listen, true);
+  check_host_port("--shadow-upstream", c.shadow_upstream, false);
+  if (c.shadow_version.empty()) throw ConfigError("--shadow-version: must not be empty");
   if (c.ready_grpc_service.find_first_not_of(
           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/") !=
       std::string::npos) {
@@ -265,6 +318,10 @@ std::optional<Endpoint> grpc_upstream_of(const Config& config) {
 
 std::optional<Endpoint> grpc_listen_of(const Config& config) {
   return endpoint_of(config.grpc_listen);
+}
+
+std::optional<Endpoint> shadow_upstream_of(const Config& config) {
+  return endpoint_of(config.shadow_upstream);
 }
 
 std::string config_help() { return serve_flags().help(); }

@@ -88,6 +88,17 @@ struct Config {
   std::uint32_t h2_max_streams = 100;  // concurrent streams per client connection
   std::uint32_t grpc_max_message_bytes = 4 * 1024 * 1024;  // RESOURCE_EXHAUSTED beyond
 
+  // Shadow traffic (docs/shadow.md): a sampled copy of model calls sent to shadow_upstream
+  // (HOST:PORT; empty: off), compared with the primary's answer off the request path.
+  std::string shadow_upstream;
+  double shadow_fraction = 0.1;
+  std::string shadow_version = "shadow";
+  std::size_t shadow_max_body = 1024 * 1024;  // larger requests are not copied
+  double shadow_max_rps = 50;                 // copies per second, all I/O threads together
+  std::chrono::milliseconds shadow_timeout{10000};
+  std::vector<std::string> shadow_class_outputs;   // compared as labels
+  std::vector<std::string> shadow_argmax_outputs;  // probability vectors: argmax compared
+
   std::string config_file;  // where the file layer came from, if any
 };
 
@@ -95,6 +106,7 @@ struct Config {
 // their form.
 std::optional<Endpoint> grpc_upstream_of(const Config& config);
 std::optional<Endpoint> grpc_listen_of(const Config& config);
+std::optional<Endpoint> shadow_upstream_of(const Config& config);
 
 // Parses `args` (without the program name and subcommand) on top of `env` (name -> value, only
 // MLSIDECAR_* is read) and validates the result. Throws ConfigError. `help` is set, and nothing

@@ -274,7 +274,7 @@ Awaitable<bool> ProxySession::serve_one() {
 
   // 4. The chain's parts start: metrics and signals (ended by the guard on every path), taps.
   InFlight in_flight(metrics_, chain_.signals(), start, route.route != Route::health);
-  taps_.request_started(route, start);
+  taps_.request_started(route, req, start);
 
   // 5. Admission: health checks bypass the queue, so a saturated model still answers its probes.
   policies::AdmissionPermit permit;
@@ -427,6 +427,7 @@ Awaitable<Failure> ProxySession::send_request(bool expect_continue) {
       taps_.request_body(std::string_view(buf, got));
     }
     const bool last = req_->is_done();
+    if (last) taps_.request_complete();
     wire::absorb_small_body(head_out_, head, buf, got, chunked, last);
     set_phase(Phase::upstream_wait, config_.upstream_timeout);
     if (const wire::Frame frame(head, buf, got, chunked, last); !frame.empty()) {

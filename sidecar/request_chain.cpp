@@ -129,12 +129,19 @@ RequestChain::RequestChain(const Config& config) : config_(config) {
     drift_tap_ = DriftTap(*drift_);
     collectables_.push_back(drift_);
   }
+  // 6. shadow tap
+  if (!config.shadow_upstream.empty()) {
+    shadow_ = std::make_unique<ShadowTraffic>(config);
+    shadow_tap_ = ShadowTap(*shadow_);
+    collectables_.push_back(shadow_->collectable());
+  }
 }
 
 RequestChain::~RequestChain() { stop(); }
 
 void RequestChain::start() {
   if (drift_) drift_->start();
+  if (shadow_) shadow_->start();
   sampler_ = std::make_unique<Sampler>();
   sampler_->thread = std::thread([s = sampler_.get(), signals = signals_.get()] {
     pthread_setname_np(pthread_self(), "mlsidecar-sig");
@@ -155,6 +162,7 @@ void RequestChain::stop() {
     if (sampler_->thread.joinable()) sampler_->thread.join();
   }
   if (drift_) drift_->stop();
+  if (shadow_) shadow_->stop();
 }
 
 std::optional<std::string> RequestChain::drift_json() const {

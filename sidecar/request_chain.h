@@ -8,10 +8,14 @@
 //   4. LLM tap           tokens and their timing on generation routes (always on)
 //   5. drift tap         sampled, bounded body copies for the drift worker; a no-op without
 //                        --drift-profile
+//   6. shadow tap        a sampled, rate-capped copy of model calls and the primary's answer,
+//                        queued for the shadow worker that repeats them to --shadow-upstream and
+//                        compares the answers (shadow_traffic.h); a no-op without
+//                        --shadow-upstream
 //
 // The chain owns these parts and the thread that advances the autoscaling windows; every I/O
 // thread gets it by reference at construction, and each session builds its RequestTaps (the
-// per-connection state of parts 4 and 5) and InFlight guards (parts 1 and 2) from it. Nothing in
+// per-connection state of parts 4 to 6) and InFlight guards (parts 1 and 2) from it. Nothing in
 // it is null and nothing in it is virtual: the request path calls concrete types.
 //
 // Thread safety: built and started before the I/O threads run, stopped after they end. The parts
@@ -32,6 +36,7 @@
 #include "metrics/request_metrics.h"
 #include "metrics/route.h"
 #include "sidecar/config.h"
+#include "sidecar/shadow_traffic.h"
 
 namespace mlsidecar {
 
@@ -85,13 +90,14 @@ class DriftTap {
 
 class RequestChain {
  public:
-  // Builds parts 1 to 5 from the configuration; throws ConfigError for a bad drift profile.
+  // Builds parts 1 to 6 from the configuration; throws ConfigError for a bad drift profile.
   explicit RequestChain(const Config& config);
   ~RequestChain();
   RequestChain(const RequestChain&) = delete;
   RequestChain& operator=(const RequestChain&) = delete;
 
-  // Starts the drift worker and the signal sampler; stop() ends and joins them (idempotent).
+  // Starts the drift worker, the shadow worker and the signal sampler; stop() ends and joins
+  // them (idempotent).
   void start();
   void stop();
 
@@ -104,6 +110,7 @@ class RequestChain {
   bool admission_limited() const { return admission_limited_; }
   llm::LlmMetrics& llm() const { return *llm_; }
   const DriftTap& drift() const { return drift_tap_; }
+  const ShadowTap& shadow() const { return shadow_tap_; }
 
   // What /metrics collects, in the order of the chain.
   const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables() const {
@@ -124,6 +131,8 @@ class RequestChain {
   std::shared_ptr<llm::LlmMetrics> llm_;
   std::shared_ptr<drift::DriftEngine> drift_;  // null when off; the request path sees drift_tap_
   DriftTap drift_tap_;
+  std::unique_ptr<ShadowTraffic> shadow_;  // null when off; the request path sees shadow_tap_
+  ShadowTap shadow_tap_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   std::unique_ptr<Sampler> sampler_;
 };

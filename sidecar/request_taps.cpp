@@ -1,6 +1,7 @@
 #include "sidecar/request_taps.h"
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 
 #include "metrics/llm/llm_metrics.h"
@@ -29,12 +30,12 @@ std::uint64_t next_thread_seed() {
 }
 }  // namespace
 
-AccessLogSampler::AccessLogSampler() : AccessLogSampler(next_thread_seed()) {}
+FractionSampler::FractionSampler() : FractionSampler(next_thread_seed()) {}
 
 // xorshift64 must not start at 0.
-AccessLogSampler::AccessLogSampler(std::uint64_t seed) : state_(seed ? seed : 1) {}
+FractionSampler::FractionSampler(std::uint64_t seed) : state_(seed ? seed : 1) {}
 
-bool AccessLogSampler::draw(double rate) {
+bool FractionSampler::draw(double rate) {
   state_ ^= state_ << 13;
   state_ ^= state_ >> 7;
   state_ ^= state_ << 17;
@@ -53,12 +54,16 @@ void RequestTaps::append(std::string& to, std::string_view bytes, std::size_t ca
   to.append(bytes);
 }
 
-void RequestTaps::request_started(const RouteInfo& route, Clock::time_point now) {
+void RequestTaps::request_started(const RouteInfo& route,
+                                  const boost::beast::http::request_header<>& head,
+                                  Clock::time_point now) {
   start_ = now;
   route_ = route.route;
   request_body_.clear();
   response_body_.clear();
-  request_overflow_ = response_overflow_ = model_aborted_ = false;
+  request_overflow_ = response_overflow_ = model_aborted_ = request_complete_ = false;
+  shadow_ = ShadowDecision::skip;
+  if (chain_.shadow().on()) start_shadow_copy(route, head, now);
   drift_ = chain_.drift().pick(thread_, route.route);
   llm_ = route.route == Route::generate;
   const std::size_t drift_cap = chain_.config().drift_max_body;
@@ -68,6 +73,15 @@ void RequestTaps::request_started(const RouteInfo& route, Clock::time_point now)
 }
 
 void RequestTaps::request_body(std::string_view bytes) {
+  if (shadow_ == ShadowDecision::copy && !shadow_too_large_) {
+    std::string& body = shadow_copy_.request_body;
+    if (body.size() + bytes.size() > chain_.shadow().max_body()) {
+      shadow_too_large_ = true;  // a chunked body that grew past the cap
+      std::string().swap(body);
+    } else {
+      body.append(bytes);
+    }
+  }
   if (request_cap_ == 0) return;
   if (llm_ && !drift_.input) {
     // The LLM tap reads a prefix; a cut body still names the model.
@@ -78,8 +92,43 @@ void RequestTaps::request_body(std::string_view bytes) {
   append(request_body_, bytes, request_cap_, request_overflow_);
 }
 
+void RequestTaps::start_shadow_copy(const RouteInfo& route,
+                                    const boost::beast::http::request_header<>& head,
+                                    Clock::time_point now) {
+  namespace http = boost::beast::http;
+  if (!is_repeatable_model_call(route.route) || head.method() != http::verb::post) return;
+  const ShadowTap& shadow = chain_.shadow();
+  const bool drawn = shadow_draw_.draw(shadow.fraction());
+  std::optional<std::uint64_t> length;
+  if (head.find(http::field::transfer_encoding) == head.end()) {
+    // The proxy has refused a malformed Content-Length already (framing_problem); none is 0.
+    const std::string_view text = head[http::field::content_length];
+    std::uint64_t n = 0;
+    std::from_chars(text.data(), text.data() + text.size(), n);
+    length = n;
+  }
+  shadow_ = shadow.decide(thread_, route.route, drawn, length, now);
+  if (shadow_ != ShadowDecision::copy) return;
+  shadow_too_large_ = false;
+  shadow_copy_.route = route.route;
+  std::string& out = shadow_copy_.head;
+  out.append(head.method_string()).append(" ").append(head.target()).append(" HTTP/1.1\r\n");
+  // What the shadow needs to read the body as the model did, and to match the copy to the
+  // original in its logs; nothing else (no credentials) leaves for another host.
+  for (const http::field name :
+       {http::field::content_type, http::field::content_encoding, http::field::accept}) {
+    if (const auto it = head.find(name); it != head.end()) {
+      out.append(it->name_string()).append(": ").append(it->value()).append("\r\n");
+    }
+  }
+  out.append("x-request-id: ").append(head["x-request-id"]).append("\r\n");
+}
+
 void RequestTaps::response_started(const boost::beast::http::response_header<>& head) {
   namespace http = boost::beast::http;
+  if (shadow_ == ShadowDecision::copy) {
+    shadow_copy_.primary_content_type.assign(head[http::field::content_type]);
+  }
   tap_active_ = false;
   if (!llm_ || head.result_int() / 100 != 2 ||
       head.find(http::field::content_encoding) != head.end()) {
@@ -95,12 +144,34 @@ void RequestTaps::response_started(const boost::beast::http::response_header<>& 
 void RequestTaps::response_body(std::string_view bytes, Clock::time_point now) {
   if (tap_active_) tap_.on_body(bytes, now);
   if (drift_.output) append(response_body_, bytes, response_cap_, response_overflow_);
+  if (shadow_ == ShadowDecision::copy && !shadow_copy_.primary_truncated) {
+    std::string& body = shadow_copy_.primary_body;
+    const std::size_t room = chain_.shadow().max_body() - body.size();
+    if (bytes.size() > room) shadow_copy_.primary_truncated = true;
+    body.append(bytes.substr(0, room));
+  }
 }
 
 void RequestTaps::response_aborted() { model_aborted_ = true; }
 
+void RequestTaps::finish_shadow_copy(const metrics::RequestSample& sample, bool client_aborted) {
+  shadow_ = ShadowDecision::skip;
+  if (shadow_too_large_) {
+    chain_.shadow().count_too_large();
+  } else if (request_complete_ && !client_aborted) {
+    // A request the client left, or whose body never arrived whole, is not repeated.
+    shadow_copy_.primary_status = static_cast<int>(sample.status);
+    shadow_copy_.primary_seconds =
+        sample.upstream_seconds > 0 ? sample.upstream_seconds : sample.duration_seconds;
+    if (model_aborted_) shadow_copy_.primary_truncated = true;
+    chain_.shadow().hand_over(thread_, shadow_copy_);
+  }
+  shadow_copy_.release();
+}
+
 void RequestTaps::request_finished(const metrics::RequestSample& sample, bool client_aborted,
                                    Clock::time_point now) {
+  if (shadow_ == ShadowDecision::copy) finish_shadow_copy(sample, client_aborted);
   if (tap_active_) {
     tap_active_ = false;
     auto how = client_aborted   ? llm::GenerationTap::End::client_aborted

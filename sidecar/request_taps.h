@@ -1,8 +1,10 @@
-// The per-connection side of the request chain's body taps (parts 4 and 5 of request_chain.h):
-// the LLM stream tap (time to first token, tokens) and the drift tap (a sampled, bounded copy of
-// the request and response bodies handed to the drift worker). One RequestTaps lives in each
-// connection and is reused for every request on it, so its buffers are allocated once per
-// connection, not per request, and only when a request is sampled.
+// The per-connection side of the request chain's body taps (parts 4 to 6 of request_chain.h):
+// the LLM stream tap (time to first token, tokens), the drift tap (a sampled, bounded copy of
+// the request and response bodies handed to the drift worker) and the shadow tap (a sampled copy
+// of a model call and the primary's answer, handed to the shadow worker). One RequestTaps lives
+// in each connection and is reused for every request on it, so its buffers are allocated once per
+// connection, not per request, and only when a request is sampled. A shadow copy's buffers go
+// with the copy into the queue: the connection keeps none.
 //
 // Thread safety: none; it belongs to its connection's I/O thread.
 #pragma once
@@ -17,17 +19,20 @@
 #include "metrics/request_metrics.h"
 #include "metrics/route.h"
 #include "sidecar/request_chain.h"
+#include "sidecar/shadow_gate.h"
+#include "sidecar/shadow_queue.h"
 
 namespace mlsidecar {
 
-// Draws which requests go to the access log (--access-log-sample). Each sampler starts from its
+// Draws which requests go to the access log (--access-log-sample) or to the shadow
+// (--shadow-fraction), one sampler per purpose and connection. Each sampler starts from its
 // own seed: the default one takes the next value of its thread's splitmix64 sequence, which is
 // seeded once per thread from std::random_device, so that no two connections draw alike and the
 // first request of a connection is as likely to be logged as any other.
-class AccessLogSampler {
+class FractionSampler {
  public:
-  AccessLogSampler();
-  explicit AccessLogSampler(std::uint64_t seed);
+  FractionSampler();
+  explicit FractionSampler(std::uint64_t seed);
   // True with probability `rate` (0 never, 1 always).
   bool draw(double rate);
 
@@ -40,8 +45,12 @@ class RequestTaps {
   using Clock = std::chrono::steady_clock;
   RequestTaps(const RequestChain& chain, std::size_t thread);
 
-  void request_started(const RouteInfo& route, Clock::time_point now);
+  // `head`: the request head as it goes to the model (x-request-id set, hop-by-hop fields gone).
+  void request_started(const RouteInfo& route, const boost::beast::http::request_header<>& head,
+                       Clock::time_point now);
   void request_body(std::string_view bytes);
+  // The request's body has been read whole (or it had none).
+  void request_complete() { request_complete_ = true; }
   void response_started(const boost::beast::http::response_header<>& head);
   void response_body(std::string_view bytes, Clock::time_point now);
   void response_aborted();  // the model cut the response short
@@ -57,10 +66,14 @@ class RequestTaps {
 
  private:
   static void append(std::string& to, std::string_view bytes, std::size_t cap, bool& overflow);
+  void start_shadow_copy(const RouteInfo& route, const boost::beast::http::request_header<>& head,
+                         Clock::time_point now);
+  void finish_shadow_copy(const metrics::RequestSample& sample, bool client_aborted);
 
   const RequestChain& chain_;
   std::size_t thread_;
-  AccessLogSampler access_log_;
+  FractionSampler access_log_;
+  FractionSampler shadow_draw_;
 
   // The current request; the strings keep their capacity between requests.
   Clock::time_point start_{};
@@ -73,6 +86,11 @@ class RequestTaps {
   std::string request_body_, response_body_;
   llm::GenerationTap tap_;
   bool tap_active_ = false;
+  bool request_complete_ = false;
+  // Part 6: the copy being gathered when shadow_ is copy. Empty between copies.
+  ShadowDecision shadow_ = ShadowDecision::skip;
+  bool shadow_too_large_ = false;
+  ShadowCopy shadow_copy_;
 };
 
 }  // namespace mlsidecar

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
@@ -125,4 +126,49 @@ TEST_CASE("the CPU count honours the affinity mask and is at least one") {
   unsigned cpus = available_cpus();
   CHECK(cpus >= 1);
   CHECK(cpus <= 4096);
+}
+
+TEST_CASE("the shadow flags parse from flags, the environment and annotations") {
+  Config off = parse({});
+  CHECK(off.shadow_upstream.empty());
+  CHECK(off.shadow_fraction == 0.1);
+  CHECK(off.shadow_version == "shadow");
+  CHECK(off.shadow_max_body == 1024 * 1024);
+  CHECK(off.shadow_timeout == std::chrono::seconds(10));
+
+  Config c = parse({"--shadow-upstream", "iris-v2.models:8080", "--shadow-fraction", "0.25",
+                    "--shadow-version", "v2", "--shadow-max-rps", "0", "--shadow-timeout", "2s",
+                    "--shadow-class-outputs", "label,kind", "--shadow-class-outputs", "third"},
+                   {{"MLSIDECAR_SHADOW_ARGMAX_OUTPUTS", "probs,scores"}});
+  CHECK(shadow_upstream_of(c)->to_string() == "iris-v2.models:8080");
+  CHECK(c.shadow_fraction == 0.25);
+  CHECK(c.shadow_version == "v2");
+  CHECK(c.shadow_max_rps == 0);
+  CHECK(c.shadow_timeout == std::chrono::seconds(2));
+  CHECK(c.shadow_class_outputs == std::vector<std::string>{"label", "kind", "third"});
+  CHECK(c.shadow_argmax_outputs == std::vector<std::string>{"probs", "scores"});
+
+  // An annotation carries one value: mlsidecar.io/shadow-class-outputs: "a,b".
+  Config pod;
+  apply_serve_flag(pod, "shadow-class-outputs", "a,,b");
+  CHECK(pod.shadow_class_outputs == std::vector<std::string>{"a", "b"});
+  const auto& per_pod = per_pod_flags();
+  for (const char* name :
+       {"shadow-upstream", "shadow-fraction", "shadow-version", "shadow-max-body", "shadow-max-rps",
+        "shadow-timeout", "shadow-class-outputs", "shadow-argmax-outputs"}) {
+    CHECK(std::find(per_pod.begin(), per_pod.end(), name) != per_pod.end());
+    CHECK(config_help().find(std::string("--") + name) != std::string::npos);
+  }
+}
+
+TEST_CASE("bad shadow settings are one line naming the flag") {
+  CHECK_THROWS_WITH(parse({"--shadow-upstream", "nohost"}),
+                    "--shadow-upstream 'nohost': expected HOST:PORT");
+  CHECK_THROWS_WITH(parse({"--shadow-upstream", "h:0"}),
+                    "--shadow-upstream 'h:0': expected HOST:PORT");
+  CHECK_THROWS_AS(parse({"--shadow-fraction", "1.5"}), ConfigError);
+  CHECK_THROWS_AS(parse({"--shadow-max-body", "0"}), ConfigError);
+  CHECK_THROWS_AS(parse({"--shadow-max-rps", "-1"}), ConfigError);
+  CHECK_THROWS_AS(parse({"--shadow-timeout", "soon"}), ConfigError);
+  CHECK_THROWS_WITH(parse({"--shadow-version", ""}), "--shadow-version: must not be empty");
 }

@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <boost/beast/http/message.hpp>
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include <prometheus/metric_family.h>
 
@@ -9,6 +11,7 @@
 #include "policies/autoscale_signals.h"
 #include "sidecar/request_chain.h"
 #include "sidecar/request_taps.h"
+#include "sidecar/shadow_traffic.h"
 
 using namespace mlsidecar;
 using namespace std::chrono_literals;
@@ -19,7 +22,7 @@ TEST_CASE("access-log sampling draws anew for every connection") {
   constexpr int kConnections = 2000;
   int first_logged = 0;
   for (int i = 0; i < kConnections; ++i) {
-    AccessLogSampler sampler;
+    FractionSampler sampler;
     if (sampler.draw(0.5)) ++first_logged;
   }
   // Binomial(2000, 0.5): 1000 +- 22 (one sigma); the bounds are 9 sigma away.
@@ -28,12 +31,12 @@ TEST_CASE("access-log sampling draws anew for every connection") {
 }
 
 TEST_CASE("access-log sampling keeps its rate over a connection's requests") {
-  AccessLogSampler sampler(42);
+  FractionSampler sampler(42);
   int logged = 0;
   for (int i = 0; i < 10000; ++i) logged += sampler.draw(0.1) ? 1 : 0;
   CHECK(logged > 800);
   CHECK(logged < 1200);
-  AccessLogSampler never(7), always(7);
+  FractionSampler never(7), always(7);
   for (int i = 0; i < 1000; ++i) {
     CHECK_FALSE(never.draw(0));
     CHECK(always.draw(1.0));
@@ -130,4 +133,97 @@ TEST_CASE("the drift tap hands a V2 gRPC message to the engine as protobuf, or c
   CHECK(window == 2);
   CHECK(too_large == 1);
   CHECK(compressed == 2);
+}
+
+namespace {
+
+// mlsidecar_shadow_dropped_total{reason} from the chain's collectables.
+double shadow_dropped(const RequestChain& chain, const std::string& reason) {
+  for (const auto& collectable : chain.collectables()) {
+    for (const auto& family : collectable->Collect()) {
+      if (family.name != "mlsidecar_shadow_dropped_total") continue;
+      for (const auto& m : family.metric) {
+        for (const auto& label : m.label) {
+          if (label.name == "reason" && label.value == reason) return m.counter.value;
+        }
+      }
+    }
+  }
+  return -1;
+}
+
+// One POST predict through the taps, answered 200.
+void shadowed_request(RequestTaps& taps, std::string_view body, bool chunked = false) {
+  namespace http = boost::beast::http;
+  http::request_header<> head;
+  head.method(http::verb::post);
+  head.target("/v1/models/iris:predict");
+  head.set(http::field::content_type, "application/json");
+  head.set("x-request-id", "r-1");
+  if (chunked) {
+    head.set(http::field::transfer_encoding, "chunked");
+  } else {
+    head.set(http::field::content_length, std::to_string(body.size()));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  taps.request_started(classify_target(head.target()), head, t0);
+  taps.request_body(body);
+  taps.request_complete();
+  http::response_header<> res;
+  res.result(200);
+  res.set(http::field::content_type, "application/json");
+  taps.response_started(res);
+  taps.response_body(R"({"predictions":[1]})", t0 + 1ms);
+  metrics::RequestSample sample;
+  sample.status = 200;
+  sample.duration_seconds = 0.001;
+  taps.request_finished(sample, false, t0 + 1ms);
+}
+
+}  // namespace
+
+TEST_CASE("the shadow tap does nothing when --shadow-upstream is empty") {
+  const ShadowTap off;
+  CHECK_FALSE(off.on());
+  CHECK(off.decide(0, Route::predict, true, 10, std::chrono::steady_clock::now()) ==
+        ShadowDecision::skip);
+}
+
+TEST_CASE("shadow copies are capped by rate, size and queue, and counted when dropped") {
+  Config config;
+  config.threads = 1;
+  config.shadow_upstream = "127.0.0.1:9";  // never contacted: the worker is not started
+  config.shadow_fraction = 1;
+  config.shadow_max_body = 100;
+  RequestChain chain(config);
+  RequestTaps taps(chain, 0);
+
+  SECTION("rate: one second of --shadow-max-rps, then dropped") {
+    config.shadow_max_rps = 3;
+    RequestChain capped(config);
+    RequestTaps capped_taps(capped, 0);
+    for (int i = 0; i < 5; ++i) shadowed_request(capped_taps, R"({"instances":[1]})");
+    CHECK(shadow_dropped(capped, "rate_limited") == 2);
+    CHECK(shadow_dropped(capped, "queue_full") == 0);
+    capped.stop();
+    CHECK(shadow_dropped(capped, "shutdown") == 3);  // queued, never sent
+  }
+  SECTION("size: a declared or a chunked body over --shadow-max-body is not copied") {
+    shadowed_request(taps, std::string(101, 'x'));
+    shadowed_request(taps, std::string(101, 'x'), /*chunked=*/true);
+    shadowed_request(taps, std::string(100, 'x'), /*chunked=*/true);
+    CHECK(shadow_dropped(chain, "too_large") == 2);
+    chain.stop();
+    CHECK(shadow_dropped(chain, "shutdown") == 1);
+  }
+  SECTION("queue: a full queue drops the copy at once") {
+    config.shadow_max_rps = 0;
+    RequestChain open(config);
+    RequestTaps open_taps(open, 0);
+    const auto slots = static_cast<int>(ShadowTraffic::kQueueSlots);
+    for (int i = 0; i < slots + 3; ++i) shadowed_request(open_taps, R"({"instances":[1]})");
+    CHECK(shadow_dropped(open, "queue_full") == 3);
+    open.stop();
+    CHECK(shadow_dropped(open, "shutdown") == slots);
+  }
 }

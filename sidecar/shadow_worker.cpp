@@ -1,0 +1,299 @@
+#include "sidecar/shadow_worker.h"
+
+#include <pthread.h>
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <limits>
+#include <optional>
+
+#include "metrics/shadow/shadow_analysis.h"
+#include "sidecar/net.h"
+
+namespace mlsidecar {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using boost::system::error_code;
+using net::Awaitable;
+using net::redirect;
+
+namespace {
+
+constexpr std::size_t kHeaderLimit = 64 * 1024;
+constexpr std::size_t kReadPiece = 16 * 1024;
+constexpr int kMaxInterimResponses = 8;
+
+using Resolver = asio::ip::basic_resolver<tcp, net::Executor>;
+
+struct ShadowConnection {
+  explicit ShadowConnection(const net::Executor& ex) : socket(ex) {}
+  net::Socket socket;
+  beast::flat_buffer buffer;
+};
+
+// What one exchange holds. Shared with its deadline's handler, which may run after the
+// coroutine has ended.
+struct Exchange {
+  explicit Exchange(const net::Executor& ex) : deadline(ex), resolver(ex) {}
+  ShadowCopy copy;
+  std::unique_ptr<ShadowConnection> conn;
+  net::Timer deadline;
+  Resolver resolver;
+  bool timed_out = false;
+  void cut() {
+    timed_out = true;
+    resolver.cancel();
+    if (conn) {
+      error_code ignored;
+      conn->socket.close(ignored);
+    }
+  }
+};
+
+// The shadow's answer as the exchange read it.
+struct ShadowResponse {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+  bool truncated = false;
+  bool reusable = false;   // complete, and the connection may carry another request
+  bool any_bytes = false;  // the shadow answered something (no replay after that)
+};
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+struct ShadowWorker::Impl {
+  Impl(Params p, std::vector<ShadowQueue*> q, shadow::ShadowAnalysis& a)
+      : params(std::move(p)),
+        queues(std::move(q)),
+        analysis(a),
+        work(asio::make_work_guard(io)),
+        host(params.upstream.to_string()) {}
+
+  void pump();
+  Awaitable<void> run_exchange(std::shared_ptr<Exchange> ex);
+  Awaitable<bool> connect(Exchange& ex);
+  Awaitable<void> send_and_read(Exchange& ex, ShadowResponse& out, error_code& ec);
+  void shut_down();
+  void drop_queued();
+
+  const Params params;
+  const std::vector<ShadowQueue*> queues;
+  shadow::ShadowAnalysis& analysis;
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::atomic<bool> wake_pending{false};
+
+  // The worker thread's own state.
+  const std::string host;                               // the Host field of every copy
+  std::vector<std::unique_ptr<ShadowConnection>> idle;  // back = most recently used
+  std::vector<Exchange*> active;                        // at most max_in_flight
+  std::size_t next_queue = 0;
+  ShadowCopy next;  // what pump() pops into, before an exchange takes it
+  bool stopping = false;
+  std::string head_out;  // reused for every request head
+};
+
+void ShadowWorker::Impl::pump() {
+  while (!stopping && active.size() < params.max_in_flight) {
+    bool found = false;
+    for (std::size_t i = 0; i < queues.size() && !found; ++i) {
+      const std::size_t q = (next_queue + i) % queues.size();
+      if (queues[q]->pop(next)) {
+        found = true;
+        next_queue = q + 1;
+      }
+    }
+    if (!found) return;
+    auto ex = std::make_shared<Exchange>(io.get_executor());
+    ex->copy.swap(next);  // `next` is left with empty strings
+    active.push_back(ex.get());
+    asio::co_spawn(io, run_exchange(std::move(ex)), asio::detached);
+  }
+}
+
+// A pooled connection, or a new one (resolved anew, so that a Service that moved is found).
+Awaitable<bool> ShadowWorker::Impl::connect(Exchange& ex) {
+  if (!idle.empty()) {
+    ex.conn = std::move(idle.back());
+    idle.pop_back();
+    co_return true;
+  }
+  ex.conn = std::make_unique<ShadowConnection>(io.get_executor());
+  error_code ec;
+  const auto results = co_await ex.resolver.async_resolve(
+      params.upstream.host, std::to_string(params.upstream.port), redirect(ec));
+  if (ec || ex.timed_out || stopping) co_return false;
+  co_await asio::async_connect(ex.conn->socket, results, redirect(ec));
+  if (ec || ex.timed_out || stopping) co_return false;
+  ex.conn->socket.set_option(tcp::no_delay(true), ec);
+  co_return !ex.timed_out;
+}
+
+Awaitable<void> ShadowWorker::Impl::send_and_read(Exchange& ex, ShadowResponse& out,
+                                                  error_code& ec) {
+  ShadowConnection& conn = *ex.conn;
+  head_out.assign(ex.copy.head);
+  head_out.append("Host: ").append(host).append("\r\nx-mlsidecar-shadow: 1\r\nContent-Length: ");
+  head_out.append(std::to_string(ex.copy.request_body.size())).append("\r\n\r\n");
+  const std::array<asio::const_buffer, 2> request{asio::buffer(head_out),
+                                                  asio::buffer(ex.copy.request_body)};
+  co_await asio::async_write(conn.socket, request, redirect(ec));
+  if (ec) co_return;
+
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  for (int interim = 0;; ++interim) {
+    parser.emplace();
+    parser->header_limit(kHeaderLimit);
+    parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+    co_await http::async_read_header(conn.socket, conn.buffer, *parser, redirect(ec));
+    if (ec) co_return;
+    out.any_bytes = true;
+    const unsigned status = parser->get().result_int();
+    if (status / 100 != 1 || status == 101) break;
+    if (interim == kMaxInterimResponses) {
+      ec = http::error::bad_value;
+      co_return;
+    }
+  }
+  auto& res = parser->get();
+  out.status = static_cast<int>(res.result_int());
+  if (out.status < 200 || out.status > 599) {
+    out.status = 0;
+    ec = http::error::bad_value;
+    co_return;
+  }
+  out.content_type = std::string(res[http::field::content_type]);
+  char piece[kReadPiece];
+  while (!parser->is_done()) {
+    res.body().data = piece;
+    res.body().size = sizeof piece;
+    co_await http::async_read(conn.socket, conn.buffer, *parser, redirect(ec));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return;
+    const std::size_t got = sizeof piece - res.body().size;
+    if (out.body.size() + got > params.max_body) {
+      // A longer answer (an endless stream too) is cut here; its connection cannot be reused.
+      out.body.append(piece, params.max_body - out.body.size());
+      out.truncated = true;
+      co_return;
+    }
+    out.body.append(piece, got);
+  }
+  out.reusable = res.keep_alive() && !parser->need_eof();
+}
+
+Awaitable<void> ShadowWorker::Impl::run_exchange(std::shared_ptr<Exchange> ex) {
+  ex->deadline.expires_after(params.timeout);
+  ex->deadline.async_wait([ex](error_code ec) {
+    if (!ec) ex->cut();
+  });
+  ShadowResponse response;
+  Clock::time_point sent{};
+  // A pooled connection the shadow closed while idle fails before any answer: the copy is sent
+  // once more on a new connection (the routes shadowed are safe to repeat).
+  for (int attempt = 0; attempt < 2 && !stopping; ++attempt) {
+    const bool pooled = !idle.empty();
+    if (!co_await connect(*ex)) break;
+    response = ShadowResponse{};
+    sent = Clock::now();
+    error_code ec;
+    co_await send_and_read(*ex, response, ec);
+    if (!ec || response.any_bytes || !pooled || ex->timed_out) {
+      if (ec && !response.truncated) response.status = 0;
+      break;
+    }
+    ex->conn.reset();
+  }
+  const double seconds = sent == Clock::time_point{} ? 0 : seconds_since(sent);
+  ex->deadline.cancel();
+  std::erase(active, ex.get());
+  if (stopping) {
+    analysis.record_dropped(shadow::DropReason::shutdown);
+    co_return;
+  }
+  const ShadowCopy& copy = ex->copy;
+  shadow::ShadowPair pair;
+  pair.route = copy.route;
+  pair.request_body = copy.request_body;
+  pair.primary = {copy.primary_status, copy.primary_seconds, copy.primary_content_type,
+                  copy.primary_body, copy.primary_truncated};
+  pair.shadow = {response.status, seconds, response.content_type, response.body,
+                 response.truncated};
+  analysis.record_pair(pair);
+  if (response.reusable && ex->conn && idle.size() < params.max_in_flight) {
+    idle.push_back(std::move(ex->conn));
+  }
+  pump();
+}
+
+// On the worker thread: no new exchange starts, the open ones are cut (and count themselves as
+// dropped when they end), pooled connections close.
+void ShadowWorker::Impl::shut_down() {
+  stopping = true;
+  for (Exchange* ex : active) ex->cut();
+  idle.clear();
+}
+
+// After the thread has ended: the copies still queued were never sent.
+void ShadowWorker::Impl::drop_queued() {
+  ShadowCopy copy;
+  for (ShadowQueue* queue : queues) {
+    while (queue->pop(copy)) analysis.record_dropped(shadow::DropReason::shutdown);
+  }
+}
+
+ShadowWorker::ShadowWorker(Params params, std::vector<ShadowQueue*> queues,
+                           shadow::ShadowAnalysis& analysis)
+    : impl_(std::make_unique<Impl>(std::move(params), std::move(queues), analysis)) {}
+
+ShadowWorker::~ShadowWorker() { stop(); }
+
+void ShadowWorker::start() {
+  thread_ = std::thread([impl = impl_.get()] {
+    pthread_setname_np(pthread_self(), "mlsidecar-shdw");
+    impl->io.run();
+  });
+}
+
+void ShadowWorker::stop() {
+  if (thread_.joinable()) {
+    asio::post(impl_->io, [impl = impl_.get()] {
+      impl->shut_down();
+      impl->work.reset();
+    });
+    thread_.join();
+  }
+  impl_->drop_queued();
+}
+
+void ShadowWorker::wake() {
+  if (impl_->wake_pending.exchange(true, std::memory_order_acq_rel)) return;
+  asio::post(impl_->io, [impl = impl_.get()] {
+    // An exchange (not a store) so that pushes made before a wake that saw `true` are visible.
+    impl->wake_pending.exchange(false, std::memory_order_acq_rel);
+    impl->pump();
+  });
+}
+
+}  // namespace mlsidecar
