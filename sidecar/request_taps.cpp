@@ -110,6 +110,7 @@ void RequestTaps::start_shadow_copy(const RouteInfo& route,
   shadow_ = shadow.decide(thread_, route.route, drawn, length, now);
   if (shadow_ != ShadowDecision::copy) return;
   shadow_too_large_ = false;
+  shadow_copy_.release();  // already empty, unless a request ended without request_finished()
   shadow_copy_.route = route.route;
   std::string& out = shadow_copy_.head;
   out.append(head.method_string()).append(" ").append(head.target()).append(" HTTP/1.1\r\n");
