@@ -38,13 +38,38 @@ std::vector<std::string> drift_formats() {
   return out;
 }
 
+// A name that becomes a label value or is matched against one (a version, an output): not empty,
+// no whitespace or control characters.
+bool is_plain_name(std::string_view name) {
+  return !name.empty() && std::none_of(name.begin(), name.end(), [](char c) {
+    return static_cast<unsigned char>(c) <= ' ' || c == '\x7f';
+  });
+}
+
+// --shadow-version: a string flag whose value must be a plain name.
+cli::Flag<Config> version_flag(std::string name, std::string Config::*field, std::string help) {
+  auto f = string_flag(std::move(name), field, std::move(help));
+  f.spec.value_name = "V";
+  f.set = [field](const cli::FlagSpec& spec, Config& config, const cli::Values& values) {
+    if (!is_plain_name(values.back())) {
+      throw ConfigError("--" + spec.name + " '" + values.back() +
+                        "': expected a name without spaces or control characters");
+    }
+    config.*field = values.back();
+  };
+  return f;
+}
+
+// The outputs a flag may name, as many as the shadow analysis keeps apart (shadow::kMaxOutputs).
+constexpr std::size_t kMaxNamedOutputs = 64;
+
 // A list of names given as one comma-separated value (as the command line, an annotation or the
 // environment carries it) or by repeating the flag; empty names between commas are skipped.
 cli::Flag<Config> comma_list_flag(std::string name, std::vector<std::string> Config::*field,
                                   std::string help) {
   auto f = cli::list_flag(std::move(name), field, std::move(help));
   f.spec.value_name = "A,B";
-  f.set = [field](const cli::FlagSpec&, Config& config, const cli::Values& values) {
+  f.set = [field](const cli::FlagSpec& spec, Config& config, const cli::Values& values) {
     std::vector<std::string> names;
     for (const std::string& value : values) {
       for (std::size_t begin = 0; begin <= value.size();) {
@@ -52,6 +77,14 @@ cli::Flag<Config> comma_list_flag(std::string name, std::vector<std::string> Con
         if (comma > begin) names.push_back(value.substr(begin, comma - begin));
         begin = comma + 1;
       }
+      if (!std::all_of(names.begin(), names.end(), is_plain_name)) {
+        throw ConfigError("--" + spec.name + " '" + value +
+                          "': expected names without spaces or control characters");
+      }
+    }
+    if (names.size() > kMaxNamedOutputs) {
+      throw ConfigError("--" + spec.name + ": " + std::to_string(names.size()) +
+                        " outputs, at most " + std::to_string(kMaxNamedOutputs));
     }
     config.*field = std::move(names);
   };
@@ -156,9 +189,8 @@ std::vector<cli::Flag<Config>> flag_table() {
           .value_name("HOST:PORT"),
       number_flag("shadow-fraction", &C::shadow_fraction, 0, 1,
                   "fraction of model calls copied to the shadow"),
-      string_flag("shadow-version", &C::shadow_version,
-                  "the version label of the shadow's metrics (mlsidecar_shadow_*)")
-          .value_name("V"),
+      version_flag("shadow-version", &C::shadow_version,
+                   "the version label of the shadow's metrics (mlsidecar_shadow_*)"),
       uint_flag("shadow-max-body", &C::shadow_max_body, 1ull << 30,
                 "larger requests are not copied; answers are read up to this size")
           .at_least(1),
@@ -269,7 +301,6 @@ void validate_config(const Config& c) {
   check_host_port("--grpc-upstream", c.grpc_upstream, false);
   check_host_port("--grpc-listen", c.grpc_listen, true);
   check_host_port("--shadow-upstream", c.shadow_upstream, false);
-  if (c.shadow_version.empty()) throw ConfigError("--shadow-version: must not be empty");
   if (c.ready_grpc_service.find_first_not_of(
           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/") !=
       std::string::npos) {

@@ -170,5 +170,18 @@ TEST_CASE("bad shadow settings are one line naming the flag") {
   CHECK_THROWS_AS(parse({"--shadow-max-body", "0"}), ConfigError);
   CHECK_THROWS_AS(parse({"--shadow-max-rps", "-1"}), ConfigError);
   CHECK_THROWS_AS(parse({"--shadow-timeout", "soon"}), ConfigError);
-  CHECK_THROWS_WITH(parse({"--shadow-version", ""}), "--shadow-version: must not be empty");
+  CHECK_THROWS_WITH(parse({"--shadow-version", ""}),
+                    "--shadow-version '': expected a name without spaces or control characters");
+  CHECK_THROWS_AS(parse({"--shadow-version", "v 2"}), ConfigError);
+  CHECK_THROWS_WITH(parse({"--shadow-class-outputs", "label,bad name"}),
+                    "--shadow-class-outputs 'label,bad name': expected names without spaces or "
+                    "control characters");
+  std::string many;
+  for (int i = 0; i < 65; ++i) {
+    many += 'o';
+    many += std::to_string(i);
+    many += ',';
+  }
+  CHECK_THROWS_WITH(parse({"--shadow-argmax-outputs", many}),
+                    "--shadow-argmax-outputs: 65 outputs, at most 64");
 }

@@ -58,6 +58,14 @@ TABLE = {
     "ready-grpc-service": ("inference.v2", "inference.v2", "bad service!"),
     "h2-max-streams": ("50", "50", "0"),
     "grpc-max-message-bytes": ("16777216", "16777216", "16MB"),
+    "shadow-upstream": ("127.0.0.1:8009", "127.0.0.1:8009", "shadow"),
+    "shadow-fraction": ("0.25", "0.25", "2"),
+    "shadow-version": ("v2", "v2", "v 2"),
+    "shadow-max-body": ("65536", "65536", "1MiB"),
+    "shadow-max-rps": ("20", "20", "fast"),
+    "shadow-timeout": ("2s", "2s", "later"),
+    "shadow-class-outputs": ("label,kind", "label,kind", "bad name"),
+    "shadow-argmax-outputs": ("probs", "probs", "bad name"),
 }
 
 POD = """
