@@ -100,6 +100,10 @@
       svg.appendChild(g);
     });
     card.appendChild(svg);
+    card.appendChild(el('div', 'sub', 'peak ' + series.map((s) => {
+      const seen = s.values.filter(num);
+      return format(seen.length ? Math.max(...seen) : null);
+    }).join(' / ')));
     return card;
   }
 

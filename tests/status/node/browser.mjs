@@ -1,7 +1,8 @@
 // Opens a status page (http://) or a drift report (file://) in headless Chromium and prints, as
 // one JSON line, what it drew: the charts' data-* numbers, the drift cards, the model name as
-// text, and every console message, page error, CSP violation and dialog seen. Screenshots of a
-// desktop and a phone viewport go to --out. The checks live in the pytest files; this only looks.
+// text, and every console message, page error, CSP violation and dialog seen. Screenshots go to
+// --out: NAME-desktop.png (1280 wide, whole page), NAME-phone.png (390x844, the first screen) and
+// NAME-phone-full.png (the whole page at 390). The checks live in the pytest files; this only looks.
 //
 //   node browser.mjs --url URL --out DIR --name NAME
 import fs from 'node:fs';
@@ -106,7 +107,8 @@ try {
     widest: Math.max(...[...document.querySelectorAll('body *')].map(
       (e) => e.getBoundingClientRect().right)),
   }));
-  await page.screenshot({ path: path.join(out, name + '-phone.png'), fullPage: true });
+  await page.screenshot({ path: path.join(out, name + '-phone.png') });
+  await page.screenshot({ path: path.join(out, name + '-phone-full.png'), fullPage: true });
   seen.problems = problems;
   process.stdout.write(JSON.stringify(seen) + '\n');
 } finally {
