@@ -10,11 +10,14 @@ first and be flagged; the model name must show as text; nothing may be logged to
 The same bodies go through `mlsidecar drift-report` with the sidecar's window: its statistics must
 be exactly the live sidecar's. Screenshots (desktop, phone) are kept under artifacts/.
 """
+import contextlib
+import http.server
 import json
 import math
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -33,6 +36,41 @@ MODEL = "demo"
 WINDOW = 400
 BATCH = 8
 DRIFTED = "f2"
+
+
+# What metrics/status/status_json.cpp's shadow_json() gives for one shadow version.
+SHADOW = {"versions": [{
+    "version": "v3<script>", "compared": 200.0, "status_matches": 190.0, "status_agreement": 0.95,
+    "outputs": [{"output": "label", "compared": 100.0, "matches": 80.0, "agreement": 0.8}],
+    "latency_ratio_p50": 1.25, "latency_ratio_p99": 2.5, "dropped": {"queue_full": 3.0},
+    "requests": {"2xx": 195.0, "5xx": 5.0}}]}
+
+
+@contextlib.contextmanager
+def serve_files(files):
+    """A stand-in for the admin port that answers GET with `files`: {path: (status, headers,
+    body)}, headers included (the CSP under test is the sidecar's)."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, headers, body = files.get(self.path, (404, [], b""))
+            self.send_response(status)
+            for k, v in headers:
+                if k.lower() not in ("content-length", "connection", "date", "server"):
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def not_health(labels):
@@ -82,7 +120,17 @@ def stack(tmp_path_factory):
         drift = procs.http_json(sidecar.admin_port, "GET", "/drift")[1]
         heads = {path: http_request(sidecar.admin_port, "GET", path)
                  for path in ("/", "/status.js", "/status.css", "/status.json", "/metrics")}
-        yield {"seen": seen, "metrics": metrics, "drift": drift, "heads": heads, "work": work,
+        # The shadow section, with the status.json of this sidecar plus shadow families it does
+        # not have yet: the page's files as the sidecar serves them, from a stand-in server.
+        doc = json.loads(heads["/status.json"][2])
+        doc["shadow"] = SHADOW
+        files = {path: heads[path] for path in ("/", "/status.js", "/status.css")}
+        files["/favicon.ico"] = (204, [], b"")
+        files["/status.json"] = (200, heads["/status.json"][1], json.dumps(doc).replace(
+            "<", "\\u003c").encode())
+        with serve_files(files) as port:
+            seen_shadow = open_in_browser("http://127.0.0.1:%d/" % port, "status-page-shadow")
+        yield {"seen": seen, "seen_shadow": seen_shadow, "metrics": metrics, "drift": drift, "heads": heads, "work": work,
                "profile": profile, "bodies": bodies, "llm": summary}
 
 
@@ -188,6 +236,20 @@ def test_drift_view_agrees_with_drift_json(stack):
 def test_shadow_section_is_hidden_without_shadow_families(stack):
     assert not any(name.startswith("mlsidecar_shadow_") for name, _ in stack["metrics"])
     assert stack["seen"]["shadow_section"] is False
+
+
+def test_shadow_section_shows_the_shadow_families_when_present(stack):
+    seen = stack["seen_shadow"]
+    assert seen["problems"] == []
+    assert seen["shadow_section"] is True
+    [card] = seen["shadow"]
+    assert card["version"] == card["shown_version"] == "v3<script>"
+    assert card["rows"]["compared"] == "200"
+    assert card["rows"]["status agreement"] == "95.0 %"
+    assert card["rows"]["output label agreement"] == "80.0 %"
+    assert card["rows"]["latency ratio p50 / p99"] == "1.25 / 2.50"
+    assert card["rows"]["dropped (queue_full)"] == "3"
+    assert card["rows"]["shadow 5xx"] == "5"
 
 
 def test_phone_viewport_has_no_horizontal_overflow(stack):

@@ -81,6 +81,12 @@ try {
         reference: numbers(hist.dataset.reference), live: numbers(hist.dataset.live),
         bars: hist.querySelectorAll('rect').length };
     });
+    const shadow = [...document.querySelectorAll('[data-shadow-version]')].map((card) => ({
+      version: card.dataset.shadowVersion,
+      shown_version: card.querySelector('.name').textContent,
+      rows: Object.fromEntries([...card.querySelectorAll('tr')].map(
+        (tr) => [tr.querySelector('th').textContent, tr.querySelector('td').textContent])),
+    }));
     const model = document.getElementById('model');
     const summary = document.getElementById('drift-summary');
     return {
@@ -90,6 +96,7 @@ try {
       verdict: (document.getElementById('verdict') || {}).textContent || null,
       drifted: summary ? Number(summary.dataset.drifted) : null,
       shadow_section: !!document.getElementById('shadow'),
+      shadow,
       charts,
       features,
       imgs: document.querySelectorAll('img').length,
