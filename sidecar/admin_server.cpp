@@ -11,9 +11,12 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "sidecar/log.h"
+#include "sidecar/status/report_page.h"
+#include "sidecar/status/status_assets.h"
 
 namespace mlsidecar {
 
@@ -27,47 +30,6 @@ namespace {
 constexpr auto kAdminTimeout = std::chrono::seconds(30);
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(50);
 
-const char* kStatusPage = R"(<!doctype html>
-<html><head><meta charset="utf-8"><title>mlsidecar</title>
-<style>body{font-family:sans-serif;margin:2em;max-width:60em}code{background:#eee;padding:0 .2em}</style>
-</head><body><h1>mlsidecar</h1>
-<p>Model <code>%MODEL%</code>, version <code>%VERSION%</code>, upstream <code>%UPSTREAM%</code>.</p>
-<p>Ready: <b>%READY%</b>. Requests in flight: <b>%INFLIGHT%</b>.</p>
-<ul><li><a href="/metrics">/metrics</a> Prometheus metrics</li>
-<li><a href="/readyz">/readyz</a> readiness</li><li><a href="/healthz">/healthz</a> liveness</li>
-<li><a href="/config">/config</a> effective configuration</li><li><a href="/drift">/drift</a> drift statistics</li></ul>
-</body></html>
-)";
-
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
-    s.replace(at, from.size(), to);
-  }
-}
-
-std::string html_escape(std::string_view in) {
-  std::string out;
-  for (char c : in) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 AdminServer::AdminServer(asio::io_context& io, SidecarState& state, const RequestChain& chain,
@@ -80,7 +42,9 @@ AdminServer::AdminServer(asio::io_context& io, SidecarState& state, const Reques
       model_metrics_(std::move(model_metrics)),
       acceptor_(io),
       accept_backoff_(io),
-      config_json_(config_to_json(state.config)) {
+      config_json_(config_to_json(state.config)),
+      started_(std::chrono::steady_clock::now()),
+      status_page_(io, [this] { return collect(); }) {
   collectables_.insert(collectables_.end(), more.begin(), more.end());
 }
 
@@ -90,6 +54,7 @@ tcp::endpoint AdminServer::start(const tcp::endpoint& at) {
   acceptor_.bind(at);
   acceptor_.listen();
   accept_next();
+  status_page_.start();
   return acceptor_.local_endpoint();
 }
 
@@ -97,19 +62,36 @@ void AdminServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   accept_backoff_.cancel();
+  status_page_.stop();
 }
 
 bool AdminServer::ready() const { return state_.model_ready.load() && !state_.draining.load(); }
 
-std::string AdminServer::render_metrics() const {
+std::vector<prometheus::MetricFamily> AdminServer::collect() const {
   std::vector<prometheus::MetricFamily> families;
   for (const auto& c : collectables_) {
     auto part = c->Collect();
     std::move(part.begin(), part.end(), std::back_inserter(families));
   }
+  return families;
+}
+
+std::string AdminServer::render_metrics() const {
   std::ostringstream out;
-  prometheus::TextSerializer{}.Serialize(out, families);
+  prometheus::TextSerializer{}.Serialize(out, collect());
   return out.str();
+}
+
+std::string AdminServer::render_status() const {
+  const auto up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
+  nlohmann::json identity = {{"model", state_.config.model},
+                             {"version", state_.config.model_version},
+                             {"upstream", state_.config.upstream.to_string()},
+                             {"ready", ready()},
+                             {"draining", state_.draining.load()},
+                             {"uptime_seconds", up.count()},
+                             {"sidecar_version", MLSIDECAR_VERSION}};
+  return status_page_.status_json(std::move(identity), chain_.drift_json());
 }
 
 namespace {
@@ -166,13 +148,20 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
             R"J({"error":"drift monitoring is off (no --drift-profile)","code":"drift_off"})J";
       }
     } else if (path == "/") {
+      // Static: the page holds no data, status.js draws /status.json with textContent only.
       reply.content_type = "text/html; charset=utf-8";
-      reply.body = kStatusPage;
-      replace_all(reply.body, "%MODEL%", html_escape(state.config.model));
-      replace_all(reply.body, "%VERSION%", html_escape(state.config.model_version));
-      replace_all(reply.body, "%UPSTREAM%", html_escape(state.config.upstream.to_string()));
-      replace_all(reply.body, "%READY%", server.ready() ? "yes" : "no");
-      replace_all(reply.body, "%INFLIGHT%", std::to_string(server.chain().metrics().in_flight()));
+      reply.body = status::asset_index_html();
+    } else if (path == "/status.js") {
+      reply.content_type = "text/javascript; charset=utf-8";
+      reply.body = status::asset_status_js();
+    } else if (path == "/status.css") {
+      reply.content_type = "text/css; charset=utf-8";
+      reply.body = status::asset_status_css();
+    } else if (path == "/favicon.ico") {
+      reply.status = http::status::no_content;  // browsers ask; an error would be logged
+      reply.content_type = "image/x-icon";
+    } else if (path == "/status.json") {
+      reply.body = server.render_status();
     } else {
       reply.status = http::status::not_found;
       reply.body = R"({"error":"no such admin endpoint","code":"not_found"})";
@@ -180,6 +169,8 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
     http::response<http::string_body> res{reply.status, req.version()};
     res.set(http::field::content_type, reply.content_type);
     res.set(http::field::cache_control, "no-store");
+    res.set("Content-Security-Policy", status::kStatusPagePolicy);
+    res.set("X-Content-Type-Options", "nosniff");
     res.keep_alive(req.keep_alive());
     res.body() = std::move(reply.body);
     res.prepare_payload();

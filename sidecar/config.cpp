@@ -21,13 +21,14 @@ using cli::uint_flag;
 
 constexpr const char* kUsage =
     "usage: mlsidecar [serve] [--flag value]...\n"
-    "       mlsidecar profile|simulate|inject|uninject|webhook --help\n"
+    "       mlsidecar profile|drift-report|simulate|inject|uninject|webhook --help\n"
     "       mlsidecar version";
 
 constexpr const char* kDescription =
     "A sidecar proxy for model servers: forwards every request to the model, publishes\n"
     "Prometheus metrics (latency, concurrency, drift) on the admin port.\n\n"
     "Subcommands: serve (the default), profile (a drift reference profile from training data),\n"
+    "drift-report (a batch's drift against a profile, as one HTML file; exit 1 on drift),\n"
     "simulate (compare autoscaling signals on a load trace), inject/uninject (the sidecar in\n"
     "Kubernetes manifests), webhook (the same as an admission webhook), version.";
 

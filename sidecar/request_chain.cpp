@@ -121,7 +121,8 @@ RequestChain::RequestChain(const Config& config) : config_(config) {
   admission_limited_ = !admission_->unlimited();
   collectables_.push_back(admission_);
   // 4. LLM tap
-  llm_ = std::make_shared<llm::LlmMetrics>(config.threads, config.max_models, config.model);
+  // Labelled by the request's series: the same model and version as the request families.
+  llm_ = std::make_shared<llm::LlmMetrics>(config.threads, *metrics_);
   collectables_.push_back(llm_);
   // 5. drift tap
   if (!config.drift_profile.empty()) {

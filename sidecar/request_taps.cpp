@@ -179,7 +179,7 @@ void RequestTaps::request_finished(const metrics::RequestSample& sample, bool cl
                : model_aborted_ ? llm::GenerationTap::End::model_aborted
                                 : llm::GenerationTap::End::complete;
     const llm::GenerationSummary& summary = tap_.finish(how, now);
-    chain_.llm().record(thread_, summary);
+    chain_.llm().record(thread_, sample.series, summary);
     if (summary.output_tokens > 0) chain_.signals().on_output_tokens(summary.output_tokens, now);
   }
   // Only complete exchanges the model accepted: a 4xx body says nothing about the data it sees.

@@ -5,6 +5,7 @@
 
 #include "sidecar/capture/capture_command.h"
 #include "sidecar/config.h"
+#include "sidecar/drift_report_command.h"
 #include "sidecar/inject/commands.h"
 #include "sidecar/profile_command.h"
 #include "sidecar/sidecar.h"
@@ -41,6 +42,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"serve", run_serve},
     {"profile", drift::run_profile_command},
+    {"drift-report", drift::run_drift_report_command},
     {"simulate", policies::run_simulate_command},
     {"inject", inject::run_inject_command},
     {"uninject", inject::run_uninject_command},

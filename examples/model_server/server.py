@@ -54,9 +54,10 @@ def fp32(x):
     return struct.unpack("f", struct.pack("f", x))[0]
 
 
-def score(row):
-    """The model's deterministic score for one row of numeric features."""
-    z = BIAS + sum(WEIGHTS[i % len(WEIGHTS)] * x for i, x in enumerate(row))
+def score(row, shift=0.0):
+    """The model's deterministic score for one row of numeric features; `shift` moves every
+    logit (--score-shift: a model version whose outputs drifted)."""
+    z = BIAS + shift + sum(WEIGHTS[i % len(WEIGHTS)] * x for i, x in enumerate(row))
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
@@ -415,7 +416,10 @@ class Handler(BaseHTTPRequestHandler):
             self.check_ready(ready)
             rows = v1_rows(body)
             self.predict_delay()
-            return self.respond_json(200, {"predictions": [score(r) for r in rows]})
+            if self.server.draw_failure():
+                return self.error(500, "injected failure (--error-ratio)", "internal")
+            shift = self.server.cfg.score_shift
+            return self.respond_json(200, {"predictions": [score(r, shift) for r in rows]})
         if parts[:2] == ["v2", "models"] and len(parts) >= 4 and parts[-1] == "infer":
             name, rest = parts[2], parts[3:-1]
             version = None
@@ -464,11 +468,13 @@ class Handler(BaseHTTPRequestHandler):
         if "id" in body and not isinstance(body["id"], str):
             raise ClientError("id must be a string")
         self.predict_delay()
+        if self.server.draw_failure():
+            return self.error(500, "injected failure (--error-ratio)", "internal")
         out = {"model_name": name, "model_version": self.server.cfg.model_version}
         if "id" in body:
             out["id"] = body["id"]
         out["outputs"] = [{"name": "output-0", "shape": [len(rows), 1], "datatype": "FP32",
-                           "data": [fp32(score(r)) for r in rows]}]
+                           "data": [fp32(score(r, self.server.cfg.score_shift)) for r in rows]}]
         self.respond_json(200, out)
 
     # --- generation -----------------------------------------------------------------------
@@ -607,6 +613,19 @@ class Server(ThreadingHTTPServer):
         self.stats = Stats()
         self.ready_at = time.monotonic() + max(0.0, cfg.not_ready_for)
         self.forced_ready = None
+        self.predictions = 0  # V1/V2 predictions so far, for --error-ratio
+        self.predictions_lock = threading.Lock()
+
+    def draw_failure(self):
+        """Whether this prediction fails (--error-ratio): prediction n fails when floor(n * R)
+        steps up, so any run of predictions fails the configured share, without randomness."""
+        ratio = self.cfg.error_ratio
+        if ratio <= 0:
+            return False
+        with self.predictions_lock:
+            self.predictions += 1
+            n = self.predictions
+        return math.floor(n * ratio) > math.floor((n - 1) * ratio)
 
     def is_ready(self):
         if self.forced_ready is not None:
@@ -641,6 +660,12 @@ def parse_args(argv):
                     help="time between generated tokens in ms (default 20)")
     ap.add_argument("--answer-tokens", type=int, default=0,
                     help="natural answer length in tokens; 0 = 8..47 derived from the prompt")
+    ap.add_argument("--error-ratio", type=float, default=0.0,
+                    help="answer this share of V1/V2 predictions with 500, evenly spread "
+                         "(a failing model version; default 0)")
+    ap.add_argument("--score-shift", type=float, default=0.0,
+                    help="add this to every prediction's logit (a model version whose outputs "
+                         "drifted; default 0)")
     ap.add_argument("--verbose", action="store_true", help="log each request to stderr")
     return ap.parse_args(argv)
 

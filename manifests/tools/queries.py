@@ -3,19 +3,26 @@
 
   queries.py [--rate-interval 1m] [--namespace RE] [--keda RENDERED.yaml]   -> JSON lines
 
-Each line: {"source", "expr", "records", "instant", "external", "grpc"}:
+Each line: {"source", "expr", "records", "instant", "external", "grpc", "canary", "shadow"}:
   source    where the query lives (file and rule, panel or trigger)
   expr      the query with dashboard variables and adapter templates filled in
   records   the recording rule's name, for rules that record
   external  the query needs metrics from outside mlsidecar (kube-state-metrics)
   grpc      the query reads mlsidecar_grpc_requests_total, which only gRPC calls feed: no data for
             pods whose traffic is HTTP only (the gRPC panels of the dashboard)
+  canary    a canary analysis query (Argo Rollouts AnalysisTemplate, Flagger MetricTemplate), its
+            arguments filled in with placeholders: tests/manifests/test_canary.py runs them with
+            real versions
+  shadow    the query reads mlsidecar_shadow_* families, which only a sidecar with
+            --shadow-upstream has
 Sources: manifests/rules/mlsidecar.rules.yaml, the Grafana dashboard, the prometheus-adapter
-rules and the KEDA ScaledObject (from a rendered overlay, or the keda overlay rendered with kubectl).
+rules, the KEDA ScaledObject (from a rendered overlay, or the keda overlay rendered with kubectl)
+and the canary templates of manifests/canary.
 """
 import argparse
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -28,11 +35,80 @@ ADAPTER = MANIFESTS / "overlays" / "hpa-adapter" / "prometheus-adapter-rules.yam
 HPA = MANIFESTS / "overlays" / "hpa-adapter" / "hpa.yaml"
 KEDA = MANIFESTS / "overlays" / "keda" / "scaledobject.yaml"
 GRPC_FAMILY = "mlsidecar_grpc_requests_total"
+ARGO_TEMPLATE = MANIFESTS / "canary" / "argo-rollouts" / "analysistemplate.yaml"
+FLAGGER_TEMPLATES = MANIFESTS / "canary" / "flagger" / "metrictemplate.yaml"
+FLAGGER_CANARY = MANIFESTS / "canary" / "flagger" / "canary-example.yaml"
+SHADOW_PREFIX = "mlsidecar_shadow_"
 
 
 def reads_grpc(expr):
     """Whether a query reads the counter that only gRPC calls feed."""
     return GRPC_FAMILY in expr
+
+
+def reads_shadow(expr):
+    """Whether a query reads the families that only shadow traffic feeds."""
+    return SHADOW_PREFIX in expr
+
+
+def _fill(text, values, pattern, what):
+    """Replaces every {{ KEY }} that `pattern` (a regex with one group, the key) matches."""
+    def one(m):
+        key = m.group(1)
+        if key not in values:
+            raise KeyError(f"{what}: no value for {m.group(0)}")
+        return str(values[key])
+    return re.sub(pattern, one, text)
+
+
+def argo_metrics(args):
+    """The AnalysisTemplate's metrics as Argo Rollouts resolves them for these arguments (the
+    template's own `value`s are the defaults): [{name, query, address, successCondition,
+    failureCondition}]. An argument without a value is an error, as in Argo."""
+    spec = yaml.safe_load(ARGO_TEMPLATE.read_text())["spec"]
+    values = {a["name"]: a["value"] for a in spec.get("args", []) if "value" in a}
+    values.update(args)
+    out = []
+    for m in spec["metrics"]:
+        prom = m["provider"]["prometheus"]
+        fill = lambda t: _fill(t, values, r"\{\{\s*args\.([A-Za-z0-9_.-]+)\s*\}\}", m["name"])
+        out.append({"name": m["name"], "query": fill(prom["query"]), "address": fill(prom["address"]),
+                    "successCondition": m.get("successCondition"),
+                    "failureCondition": m.get("failureCondition")})
+    return out
+
+
+def flagger_templates():
+    """{name: MetricTemplate} of manifests/canary/flagger."""
+    return {d["metadata"]["name"]: d for d in yaml.safe_load_all(FLAGGER_TEMPLATES.read_text()) if d}
+
+
+def flagger_metrics(namespace, target, interval, canary=None):
+    """The Canary example's metrics with their MetricTemplate's query as Flagger renders it
+    ({{ namespace }}, {{ target }}, {{ interval }}, {{ variables.X }}): [{name, template, query,
+    thresholdRange}]. `canary` replaces the example Canary (a dict), e.g. with other variables."""
+    templates = flagger_templates()
+    canary = canary or yaml.safe_load(FLAGGER_CANARY.read_text())
+    out = []
+    for m in canary["spec"]["analysis"]["metrics"]:
+        t = templates[m["templateRef"]["name"]]
+        values = {"namespace": namespace, "target": target, "interval": m.get("interval", interval),
+                  **{f"variables.{k}": v for k, v in m.get("templateVariables", {}).items()}}
+        query = _fill(t["spec"]["query"], values, r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}", t["metadata"]["name"])
+        out.append({"name": m["name"], "template": t["metadata"]["name"], "query": query,
+                    "thresholdRange": m["thresholdRange"]})
+    return out
+
+
+def canary_queries():
+    """The canary templates' queries with placeholder arguments, for the parse and name checks."""
+    for m in argo_metrics({"namespace": "ns", "app": "app", "canary-version": "canary",
+                           "stable-version": "stable"}):
+        yield {"source": f"canary/argo-rollouts/{m['name']}", "expr": m["query"], "records": None,
+               "instant": True, "external": False, "grpc": False, "canary": True}
+    for m in flagger_metrics("ns", "app", "1m"):
+        yield {"source": f"canary/flagger/{m['template']}", "expr": m["query"], "records": None,
+               "instant": True, "external": False, "grpc": False, "canary": True}
 
 
 def rule_queries():
@@ -50,7 +126,8 @@ def dashboard_queries(rate_interval, namespace):
     for line in out.splitlines():
         q = json.loads(line)
         expr = (q["expr"].replace("$__rate_interval", rate_interval).replace("$namespace", namespace)
-                .replace("$model", ".+").replace("$pod", ".+").replace("$deployment", ".+"))
+                .replace("$model", ".+").replace("$version", ".*").replace("$pod", ".+")
+                .replace("$deployment", ".+"))
         yield {"source": f"dashboard/{q['panel']}", "expr": expr, "records": None,
                "instant": q["instant"], "external": q["external"], "grpc": reads_grpc(expr)}
 
@@ -98,10 +175,9 @@ def hpa_metric_names():
 
 
 def all_queries(rate_interval="1m", namespace=".*", keda=None):
-    yield from rule_queries()
-    yield from dashboard_queries(rate_interval, namespace)
-    yield from adapter_queries(namespace)
-    yield from keda_queries(keda)
+    for q in (*rule_queries(), *dashboard_queries(rate_interval, namespace), *adapter_queries(namespace),
+              *keda_queries(keda), *canary_queries()):
+        yield {"canary": False, **q, "shadow": reads_shadow(q["expr"])}
 
 
 def main():

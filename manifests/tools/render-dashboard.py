@@ -6,8 +6,10 @@ provisioning-ready Grafana JSON (schemaVersion 39, datasource chosen by a variab
 With --check it writes nothing and exits 1 when the JSON file is out of date; with --queries it
 prints every query as JSON lines ({"panel", "expr", "instant", "external"}) for the checks.
 
-Variables: datasource, namespace, model, pod (pods of the chosen models) and deployment (for
-the kube-state-metrics replica panel). Metrics without a model label are filtered by pod.
+Variables: datasource, namespace, model, version (of the chosen models), pod (pods of the chosen
+models) and deployment (for the kube-state-metrics replica panel). Metrics without a model label
+are filtered by pod; the drift panels of the version row find a pod's version in
+mlsidecar_build_info{model_version}.
 """
 import argparse
 import json
@@ -19,9 +21,11 @@ OUT = ROOT / "manifests" / "monitoring" / "grafana" / "mlsidecar-dashboard.json"
 VERSION = "0.1.0"
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
-# Label filters: M for series with a model label, P for the others.
-M = 'job="mlsidecar", namespace=~"$namespace", model=~"$model", pod=~"$pod"'
+# Label filters: M for series with model and version labels, P for the others.
+M = 'job="mlsidecar", namespace=~"$namespace", model=~"$model", version=~"$version", pod=~"$pod"'
 P = 'job="mlsidecar", namespace=~"$namespace", pod=~"$pod"'
+# mlsidecar_build_info of the chosen pods, models and versions (its `version` is mlsidecar's own).
+BUILD = f'mlsidecar_build_info{{{P}, model=~"$model", model_version=~"$version"}}'
 RI = "$__rate_interval"
 
 
@@ -38,6 +42,15 @@ GRPC_NOTE = ("gRPC calls relayed to --grpc-upstream, by mlsidecar_grpc_requests_
              "and ModelStreamInfer as route \"infer\", health methods as route \"health\", the gRPC "
              "status mapped to an HTTP status class (OK 2xx, INVALID_ARGUMENT 4xx, CANCELLED 499 i.e. "
              "4xx, UNAVAILABLE 5xx, ...).")
+
+VERSIONS_NOTE = ("One line per model version (the `version` label: the request path's version, else the "
+                 "sidecar's --model-version, which injection sets from mlsidecar.io/model-version or an "
+                 "Argo Rollout's rollouts-pod-template-hash). The canary gates of manifests/canary compare "
+                 "the same numbers.")
+SHADOW_NOTE = ("Shadow traffic (--shadow-upstream): the share of compared request pairs whose status "
+               "classes agree, and per output the share whose label or argmax agrees; `version` is the "
+               "shadow's version (--shadow-version), not filtered by the version variable. Empty without "
+               "a shadow.")
 
 # (title, [panels]); a panel: dict(title, kind, unit, description, targets=[(expr, legend)], ...).
 ROWS = [
@@ -103,6 +116,32 @@ ROWS = [
             (f"sum by (feature, direction) (mlsidecar_drift_window_samples{{{P}}})", "window samples"),
             (f"sum by (feature, direction) (increase(mlsidecar_feature_missing_total{{{P}}}[1h]))",
              "missing (1h)")]),
+    ]),
+    ("Versions side by side", [
+        dict(title="Error ratio by version (5xx share of non-health requests)", unit="percentunit",
+             description=VERSIONS_NOTE, targets=[
+            (f'sum by (version) (rate(mlsidecar_requests_total{{{M}, route!="health", code="5xx"}}[{RI}]))\n/\n'
+             f'sum by (version) (rate(mlsidecar_requests_total{{{M}, route!="health"}}[{RI}]))', "{{version}}")]),
+        dict(title="Request latency p50 and p99 by version", unit="s", description=VERSIONS_NOTE, targets=[
+            (f"histogram_quantile({q}, sum by (le, version) (rate(mlsidecar_request_duration_seconds_bucket"
+             f'{{{M}, route!="health"}}[{RI}])))', f"p{int(q * 100)} {{{{version}}}}") for q in (0.5, 0.99)]),
+        dict(title="Time to first token p50 and p99 by version", unit="s", description=VERSIONS_NOTE, targets=[
+            (f"histogram_quantile({q}, sum by (le, version) (rate(mlsidecar_time_to_first_token_seconds_bucket"
+             f"{{{M}}}[{RI}])))", f"p{int(q * 100)} {{{{version}}}}") for q in (0.5, 0.99)]),
+        dict(title="Output tokens per second by version", unit="short", description=VERSIONS_NOTE, targets=[
+            (f"sum by (version) (rate(mlsidecar_output_tokens_total{{{M}}}[{RI}]))", "{{version}}")]),
+        dict(title="Worst drift (PSI) by version", unit="short", target_line=0.2,
+             description="The largest PSI of any feature, input or output, in the pods of each version. "
+                         "Drift series have no version label: the pod's mlsidecar_build_info{model_version} "
+                         "gives it.", targets=[
+            (f"max by (model_version) (\n  mlsidecar_drift_psi{{{P}}}\n  * on (namespace, pod) group_left (model_version)\n"
+             f"  {BUILD}\n)", "{{model_version}}")]),
+        dict(title="Shadow agreement by shadow version", unit="percentunit", description=SHADOW_NOTE, targets=[
+            (f"sum by (version) (rate(mlsidecar_shadow_status_matches_total{{{P}}}[{RI}]))\n/\n"
+             f"sum by (version) (rate(mlsidecar_shadow_compared_total{{{P}}}[{RI}]))", "status {{version}}"),
+            (f"sum by (version, output) (rate(mlsidecar_shadow_output_matches_total{{{P}}}[{RI}]))\n/\n"
+             f"sum by (version, output) (rate(mlsidecar_shadow_output_compared_total{{{P}}}[{RI}]))",
+             "{{output}} {{version}}")]),
     ]),
     ("LLM streams", [
         dict(title="Time to first token", unit="s",
@@ -177,7 +216,8 @@ def dashboard():
     return {
         "uid": "mlsidecar", "title": "mlsidecar", "description":
             f"mlsidecar {VERSION}: traffic (HTTP and gRPC), latency, autoscaling signal, drift and LLM "
-            "streams of models behind the sidecar. Generated by manifests/tools/render-dashboard.py.",
+            "streams of models behind the sidecar, and model versions side by side. Generated by "
+            "manifests/tools/render-dashboard.py.",
         "tags": ["mlsidecar", "ml", "inference"], "editable": True, "schemaVersion": 39, "version": 1,
         "time": {"from": "now-3h", "to": "now"}, "refresh": "30s", "timezone": "browser",
         "graphTooltip": 1, "links": [], "annotations": {"list": []},
@@ -188,6 +228,9 @@ def dashboard():
             # The models the requests name (a Triton pod may serve several; the sidecar's own --model
             # labels only requests that name none), so every request panel has the chosen model.
             variable("model", "Model", 'label_values(mlsidecar_requests_total{job="mlsidecar", namespace=~"$namespace"}, model)'),
+            # The versions of the chosen models, for the version row (and every panel with a model).
+            variable("version", "Version",
+                     'label_values(mlsidecar_requests_total{job="mlsidecar", namespace=~"$namespace", model=~"$model"}, version)'),
             variable("pod", "Pod", 'label_values(mlsidecar_build_info{job="mlsidecar", namespace=~"$namespace"}, pod)'),
             variable("deployment", "Deployment (replicas panel)",
                      'label_values(kube_deployment_spec_replicas{namespace=~"$namespace"}, deployment)'),

@@ -2,8 +2,8 @@
 //
 //   node validate.mjs FILE.yaml...     (multi-document YAML, e.g. `kubectl kustomize` output)
 //
-// Two checks per object, both from the kubernetes-models packages (core API, KEDA and
-// prometheus-operator CRDs):
+// Two checks per object, both from the kubernetes-models packages (core API, KEDA,
+// prometheus-operator and Argo Rollouts CRDs):
 //  1. JSON-schema validation (types, required fields, enums, formats) with the model's
 //     validate(), as the API server's schema would.
 //  2. Unknown fields: JSON schema here allows extra properties, so a misspelt field
@@ -24,6 +24,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const PACKAGES = {
   "keda.sh": "@kubernetes-models/keda",
   "monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
+  "argoproj.io": "@kubernetes-models/argo-rollouts",
 };
 
 function modulePath(apiVersion) {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "metrics/llm/finish_reason.h"
+#include "metrics/request_metrics.h"
 
 namespace mlsidecar::llm {
 namespace {
@@ -81,30 +82,25 @@ const std::vector<double>& LlmMetrics::output_token_bounds() {
   return v;
 }
 
-LlmMetrics::LlmMetrics(std::size_t threads, std::size_t model_cap, std::string default_model)
+LlmMetrics::LlmMetrics(std::size_t threads, const metrics::RequestMetrics& series)
     : threads_(threads == 0 ? 1 : threads),
-      default_model_(default_model.empty() ? "unknown" : std::move(default_model)),
-      models_(model_cap),
-      used_(new std::atomic<bool>[models_.capacity()]()),
+      series_(series),
+      capacity_(series.series_capacity()),
+      used_(new std::atomic<bool>[capacity_]()),
       shards_(new Shard[threads_]) {
   for (std::size_t t = 0; t < threads_; ++t) {
-    shards_[t].models.reset(new ModelCells[models_.capacity()]());
+    shards_[t].models.reset(new ModelCells[capacity_]());
   }
 }
 
 LlmMetrics::~LlmMetrics() = default;
 
-std::size_t LlmMetrics::model_slot(std::string_view model) {
-  std::size_t slot = models_.index(model.empty() ? std::string_view(default_model_) : model);
-  if (!used_[slot].load(std::memory_order_relaxed))
-    used_[slot].store(true, std::memory_order_release);
-  return slot;
-}
-
-void LlmMetrics::record(std::size_t thread, const GenerationSummary& s) {
-  if (!s.tapped) return;
+void LlmMetrics::record(std::size_t thread, std::size_t series, const GenerationSummary& s) {
+  if (!s.tapped || series >= capacity_) return;
+  if (!used_[series].load(std::memory_order_relaxed))
+    used_[series].store(true, std::memory_order_release);
   Shard& shard = shards_[thread % threads_];
-  ModelCells& m = shard.models[model_slot(s.model)];
+  ModelCells& m = shard.models[series];
   if (s.end != StreamEnd::complete) add(m.aborted[s.end == StreamEnd::client_aborted ? 0 : 1], 1);
   if (s.error != TapError::none) {
     add(shard.tap_errors[static_cast<std::size_t>(s.error)], 1);
@@ -146,10 +142,10 @@ std::vector<prometheus::MetricFamily> LlmMetrics::Collect() const {
                        "Responses the LLM tap gave up on (relayed untouched), by reason.",
                        MetricType::Counter);
 
-  auto histogram = [&](prometheus::MetricFamily& f, std::string_view model, const auto& bounds,
-                       auto cells_of, double scale) {
+  auto histogram = [&](prometheus::MetricFamily& f, const std::vector<ClientMetric::Label>& series,
+                       const auto& bounds, auto cells_of, double scale) {
     ClientMetric cm;
-    cm.label = {label("model", model)};
+    cm.label = series;
     std::vector<std::uint64_t> counts(bounds.size() + 1, 0);
     std::uint64_t sum = 0;
     for (std::size_t t = 0; t < threads_; ++t) {
@@ -177,33 +173,41 @@ std::vector<prometheus::MetricFamily> LlmMetrics::Collect() const {
     f.metric.push_back(std::move(cm));
   };
 
-  for (std::size_t slot = 0; slot < models_.capacity(); ++slot) {
+  // The series' labels plus one more.
+  auto with = [](std::vector<ClientMetric::Label> labels, std::string name,
+                 std::string_view value) {
+    labels.push_back(label(std::move(name), value));
+    return labels;
+  };
+  for (std::size_t slot = 0; slot < capacity_; ++slot) {
     if (!used_[slot].load(std::memory_order_acquire)) continue;
-    const std::string_view model = models_.name(slot);
+    auto [model, version] = series_.series_labels(slot);
+    const std::vector<ClientMetric::Label> series = {label("model", model),
+                                                     label("version", version)};
     auto cells = [slot](const Shard& s) -> const ModelCells& { return s.models[slot]; };
     histogram(
-        ttft, model, kTtftBounds, [&](const Shard& s) -> auto& { return cells(s).ttft; }, 1e9);
+        ttft, series, kTtftBounds, [&](const Shard& s) -> auto& { return cells(s).ttft; }, 1e9);
     histogram(
-        tpot, model, kTpotBounds, [&](const Shard& s) -> auto& { return cells(s).tpot; }, 1e9);
+        tpot, series, kTpotBounds, [&](const Shard& s) -> auto& { return cells(s).tpot; }, 1e9);
     histogram(
-        out_hist, model, kTokenBounds, [&](const Shard& s) -> auto& { return cells(s).out_tokens; },
-        1.0);
+        out_hist, series,
+        kTokenBounds, [&](const Shard& s) -> auto& { return cells(s).out_tokens; }, 1.0);
     counter(
-        prompt,
-        {label("model", model)}, [&](const Shard& s) -> auto& { return cells(s).prompt_tokens; });
+        prompt, series, [&](const Shard& s) -> auto& { return cells(s).prompt_tokens; });
     for (std::size_t i = 0; i < 2; ++i) {
       counter(
-          output, {label("model", model), label("source", i == 0 ? "usage" : "counted")},
-          [&](const Shard& s) -> auto& { return cells(s).output_tokens[i]; });
+          output,
+          with(series, "source", i == 0 ? "usage" : "counted"), [&](const Shard& s) -> auto& {
+            return cells(s).output_tokens[i];
+          });
       counter(
-          aborted, {label("by", i == 0 ? "client" : "model"), label("model", model)},
-          [&](const Shard& s) -> auto& { return cells(s).aborted[i]; });
+          aborted, with(series, "by", i == 0 ? "client" : "model"), [&](const Shard& s) -> auto& {
+            return cells(s).aborted[i];
+          });
     }
     for (std::size_t r = 0; r < kFinishReasonCount; ++r) {
       counter(
-          finish,
-          {label("model", model),
-           label("reason", finish_reason_name(static_cast<FinishReason>(r)))},
+          finish, with(series, "reason", finish_reason_name(static_cast<FinishReason>(r))),
           [&](const Shard& s) -> auto& { return cells(s).finish[r]; });
     }
   }

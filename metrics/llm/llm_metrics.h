@@ -1,4 +1,4 @@
-// The LLM serving metrics, labelled by model:
+// The LLM serving metrics, labelled by model and version:
 //   mlsidecar_time_to_first_token_seconds      histogram, 1 ms .. 320 s
 //   mlsidecar_time_per_output_token_seconds    histogram, 1 ms .. 1 s
 //   mlsidecar_request_output_tokens            histogram, 1 .. 32768 tokens
@@ -7,17 +7,21 @@
 //   mlsidecar_finish_reason_total{reason}      counter, reason folded by classify_finish_reason
 //   mlsidecar_stream_aborted_total{by}         counter, by "client" | "model"
 // and, without a model label, mlsidecar_llm_tap_errors_total{reason} for streams the tap gave up
-// on ("malformed", "too_large", "too_deep", "unrecognized"). The model label is the summary's
-// model (else `default_model`), folded by a LabelTable of `model_cap` entries ("other" past it).
+// on ("malformed", "too_large", "too_deep", "unrecognized"). Model and version are the request's
+// series in RequestMetrics (`series` of record(), from RequestMetrics::model_index()): the same
+// labels as the request families of that request, folded the same way past --max-models, so one
+// model/version selector picks a version's requests and its tokens alike (canary gates, the
+// dashboard's version comparison).
 //
-// Storage: one shard per I/O thread, each with a cell block per model slot; record() does a few
-// relaxed atomic increments in its thread's shard and takes no lock (except the LabelTable's, the
-// first time a model name is seen). Collect() sums the shards when /metrics is scraped.
+// Storage: one shard per I/O thread, each with a cell block per series; record() does a few
+// relaxed atomic increments in its thread's shard and takes no lock. Collect() sums the shards
+// when /metrics is scraped.
 //
 // Thread safety: record() may be called from any thread, ideally with its own `thread` index
 // (taken modulo `threads`; sharing an index is correct, only slower); Collect() from any thread
-// at any time. Collect() emits only models recorded at least once, with every label value of
-// the fixed sets (zeros included) so that rate() and alerts see series from the start.
+// at any time. Collect() emits only series recorded at least once, with every label value of
+// the fixed sets (zeros included) so that rate() and alerts see series from the start. The
+// RequestMetrics must outlive this object.
 #pragma once
 
 #include <atomic>
@@ -29,19 +33,23 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
-#include "metrics/label_table.h"
 #include "metrics/llm/generation_tap.h"
+
+namespace mlsidecar::metrics {
+class RequestMetrics;
+}
 
 namespace mlsidecar::llm {
 
 class LlmMetrics : public prometheus::Collectable {
  public:
-  LlmMetrics(std::size_t threads, std::size_t model_cap, std::string default_model = "unknown");
+  LlmMetrics(std::size_t threads, const metrics::RequestMetrics& series);
   ~LlmMetrics() override;
   LlmMetrics(const LlmMetrics&) = delete;
   LlmMetrics& operator=(const LlmMetrics&) = delete;
 
-  void record(std::size_t thread, const GenerationSummary& summary);
+  // One finished generation of the request whose series (model/version) is `series`.
+  void record(std::size_t thread, std::size_t series, const GenerationSummary& summary);
   std::vector<prometheus::MetricFamily> Collect() const override;
 
   static const std::vector<double>& ttft_bounds();
@@ -52,12 +60,10 @@ class LlmMetrics : public prometheus::Collectable {
   struct ModelCells;
   struct Shard;
 
-  std::size_t model_slot(std::string_view model);
-
   const std::size_t threads_;
-  const std::string default_model_;
-  metrics::LabelTable models_;
-  std::unique_ptr<std::atomic<bool>[]> used_;  // slot recorded at least once (release/acquire)
+  const metrics::RequestMetrics& series_;
+  const std::size_t capacity_;                 // series_.series_capacity()
+  std::unique_ptr<std::atomic<bool>[]> used_;  // series recorded at least once (release/acquire)
   std::unique_ptr<Shard[]> shards_;
 };
 

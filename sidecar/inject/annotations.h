@@ -32,6 +32,9 @@ inline constexpr std::string_view kStatus = "mlsidecar.io/status";    // written
 // when the pod has neither an app.kubernetes.io/name nor an app label.
 inline constexpr std::string_view kInjectedLabel = "mlsidecar.io/injected";  // "true"
 inline constexpr std::string_view kApp = "mlsidecar.io/app";
+// Set by Argo Rollouts on every pod of a Rollout (its ReplicaSet's pod-template hash): the
+// sidecar's model version when nothing else names one (model_target.h).
+inline constexpr std::string_view kRolloutsHashLabel = "rollouts-pod-template-hash";
 
 inline constexpr std::string_view kDefaultContainer = "kubectl.kubernetes.io/default-container";
 inline constexpr std::string_view kPrometheusScrape = "prometheus.io/scrape";

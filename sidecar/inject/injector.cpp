@@ -288,7 +288,8 @@ std::string_view outcome_name(Outcome outcome) {
 namespace {
 
 InjectionResult inject_checked(const Json& tpl, const InjectionSettings& settings,
-                               std::string_view workload, const ServiceHints& services) {
+                               std::string_view workload, const ServiceHints& services,
+                               std::string_view workload_kind) {
   if (label_of(tpl, annotation::kInject) == "false" ||
       annotation_of(tpl, annotation::kInject) == "false") {
     return unchanged(tpl, Outcome::skipped, "opted out by mlsidecar.io/inject=false");
@@ -304,7 +305,7 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
     return unchanged(tpl, Outcome::failed,
                      "a container named \"" + settings.container_name + "\" already exists");
   }
-  auto target = find_model_target(tpl, workload, services);
+  auto target = find_model_target(tpl, workload, services, workload_kind);
   if (auto* problem = std::get_if<ModelTargetProblem>(&target)) {
     return unchanged(
         tpl,
@@ -405,6 +406,9 @@ InjectionResult inject_checked(const Json& tpl, const InjectionSettings& setting
              ", capture " + plan.capture + ", sidecar " +
              (plan.native ? "native" : "ordinary container") + " on data port " +
              std::to_string(plan.data_port) + " and admin port " + std::to_string(plan.admin_port);
+  if (!plan.model.version_label.empty()) {
+    r.reason += ", model version from the pod label " + plan.model.version_label;
+  }
   return result;
 }
 
@@ -439,10 +443,11 @@ InjectionResult uninject_checked(const Json& tpl) {
 // A field of a type nothing expects deeper in the template (a container's `lifecycle` that is a
 // string, say) fails the one template with a message instead of escaping as an exception.
 InjectionResult inject(const Json& tpl, const InjectionSettings& settings,
-                       std::string_view workload, const ServiceHints& services) {
+                       std::string_view workload, const ServiceHints& services,
+                       std::string_view workload_kind) {
   if (auto problem = shape_problem(tpl)) return unchanged(tpl, Outcome::failed, *problem);
   try {
-    return inject_checked(tpl, settings, workload, services);
+    return inject_checked(tpl, settings, workload, services, workload_kind);
   } catch (const Json::exception& e) {
     return unchanged(tpl, Outcome::failed, std::string("unexpected field type: ") + e.what());
   }

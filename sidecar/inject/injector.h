@@ -50,8 +50,10 @@ struct InjectionResult {
 // `workload`: the name of the workload the pod template belongs to (workload_name()), for the
 // model's name when neither an annotation nor a label gives one.
 // `services`: what Services of the same input say about the pod's ports (the command line only).
+// `workload_kind`: the kind of the object the template belongs to (find_model_target()).
 InjectionResult inject(const Json& pod_template, const InjectionSettings& settings,
-                       std::string_view workload = {}, const ServiceHints& services = {});
+                       std::string_view workload = {}, const ServiceHints& services = {},
+                       std::string_view workload_kind = {});
 InjectionResult uninject(const Json& pod_template);
 
 }  // namespace mlsidecar::inject

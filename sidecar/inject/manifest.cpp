@@ -78,10 +78,11 @@ ManifestResult transform_manifest(std::string_view text, Direction direction,
     const Json labels_before = tpl.contains("metadata") && tpl["metadata"].is_object()
                                    ? tpl["metadata"].value("labels", Json::object())
                                    : Json::object();
-    InjectionResult r = direction == Direction::inject
-                            ? inject(tpl, settings, workload_name(object),
-                                     service_hints(all, namespace_of(object), labels_before))
-                            : uninject(tpl);
+    InjectionResult r =
+        direction == Direction::inject
+            ? inject(tpl, settings, workload_name(object),
+                     service_hints(all, namespace_of(object), labels_before), kind_of(object))
+            : uninject(tpl);
     if (r.report.outcome == Outcome::failed) {
       result.error = ref.where + " (" + name + "): " + r.report.reason;
       return result;

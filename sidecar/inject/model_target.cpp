@@ -304,7 +304,8 @@ bool is_grpc_port_name(std::string_view name) {
 
 std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl,
                                                                 std::string_view workload,
-                                                                const ServiceHints& services) {
+                                                                const ServiceHints& services,
+                                                                std::string_view workload_kind) {
   const Json* containers = nullptr;
   if (tpl.is_object() && tpl.contains("spec") && tpl["spec"].is_object()) {
     const auto c = tpl["spec"].find("containers");
@@ -358,9 +359,15 @@ std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& tpl,
                                  .value_or(workload.empty() ? target.container_name
                                                             : std::string(workload)));
   target.model = annotation_of(tpl, annotation::kModel).value_or(target.app);
-  target.version =
-      annotation_of(tpl, annotation::kModelVersion)
-          .value_or(label_of(tpl, "app.kubernetes.io/version").value_or(image_tag(image)));
+  if (auto named = annotation_of(tpl, annotation::kModelVersion)) {
+    target.version = std::move(*named);
+  } else if (auto label = label_of(tpl, "app.kubernetes.io/version")) {
+    target.version = std::move(*label);
+  } else if (workload_kind == "Rollout" || label_of(tpl, annotation::kRolloutsHashLabel)) {
+    target.version_label = annotation::kRolloutsHashLabel;
+  } else {
+    target.version = image_tag(image);
+  }
   return target;
 }
 

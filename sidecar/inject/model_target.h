@@ -43,9 +43,17 @@ struct ModelTarget {
   std::string app;
   // Annotation, else `app`.
   std::string model;
-  // Annotation, else the label app.kubernetes.io/version, else the image tag, else the first 12
-  // hex digits of the image's digest, else "latest".
+  // Annotation, else the label app.kubernetes.io/version, else (an Argo Rollout's template, or a
+  // pod with the label rollouts-pod-template-hash) the value of that label at run time (see
+  // version_label), else the image tag, else the first 12 hex digits of the image's digest, else
+  // "latest".
   std::string version;
+  // Non-empty: the version is the value of this pod label, which only exists once the pod does,
+  // so the sidecar reads it through the downward API (MLSIDECAR_MODEL_VERSION) and `version` is
+  // empty. Argo Rollouts' rollouts-pod-template-hash: every revision of a Rollout gets its own
+  // version, the same string Argo passes to an AnalysisTemplate as podTemplateHashValue, while
+  // an image tag may stay the same across revisions (a new model file, new flags).
+  std::string version_label;
 
   // The model serves only gRPC: its one port is both `port` and `grpc_port`.
   bool grpc_only() const { return grpc_port != 0 && grpc_port == port; }
@@ -74,9 +82,11 @@ struct ModelTargetProblem {
 // or label gives one; "" leaves the container's name as the last resort.
 // `services`: what Services of the same input say: the last hint for the HTTP port of a container
 // that declares none, and for the gRPC port.
-std::variant<ModelTarget, ModelTargetProblem> find_model_target(const Json& pod_template,
-                                                                std::string_view workload = {},
-                                                                const ServiceHints& services = {});
+// `workload_kind`: the kind of the object the template belongs to ("Rollout": an Argo Rollout,
+// whose pods will carry rollouts-pod-template-hash); empty when unknown or a Pod.
+std::variant<ModelTarget, ModelTargetProblem> find_model_target(
+    const Json& pod_template, std::string_view workload = {}, const ServiceHints& services = {},
+    std::string_view workload_kind = {});
 
 // The version an image reference names: its tag ("repo:5000/x/y:1.2@sha256:..." -> "1.2"), else
 // the first 12 hex digits of its digest ("x@sha256:0123456789abcdef..." -> "0123456789ab"), else

@@ -1,6 +1,8 @@
 // Pod template location and metadata reads. See pod_template.h.
 #include "sidecar/inject/pod_template.h"
 
+#include "sidecar/inject/annotations.h"
+
 namespace mlsidecar::inject {
 namespace {
 
@@ -21,8 +23,10 @@ std::optional<std::string> metadata_string(const Json& tpl, const char* map, std
 
 std::optional<Json::json_pointer> pod_template_pointer(std::string_view kind) {
   if (kind == "Pod") return Json::json_pointer("");
+  // An Argo Rollout with its own template (one with spec.workloadRef has none: its Deployment
+  // is injected instead, and its pods carry rollouts-pod-template-hash all the same).
   if (kind == "Deployment" || kind == "StatefulSet" || kind == "DaemonSet" ||
-      kind == "ReplicaSet" || kind == "Job") {
+      kind == "ReplicaSet" || kind == "Job" || kind == "Rollout") {
     return Json::json_pointer("/spec/template");
   }
   if (kind == "CronJob") return Json::json_pointer("/spec/jobTemplate/spec/template");
@@ -71,7 +75,10 @@ std::string workload_name(const Json& object) {
     if (!owner && !owners->empty() && (*owners)[0].is_object()) owner = &(*owners)[0];
     if (owner && owner->value("name", Json()).is_string()) {
       std::string name = (*owner)["name"].get<std::string>();
-      const auto hash = label_of(object, "pod-template-hash");
+      // A Deployment's ReplicaSet is named NAME-<pod-template-hash>, a Rollout's
+      // NAME-<rollouts-pod-template-hash>.
+      auto hash = label_of(object, "pod-template-hash");
+      if (!hash) hash = label_of(object, annotation::kRolloutsHashLabel);
       if (owner->value("kind", Json()) == "ReplicaSet" && hash && !hash->empty() &&
           name.size() > hash->size() + 1 && name.ends_with("-" + *hash)) {
         name.resize(name.size() - hash->size() - 1);

@@ -50,7 +50,8 @@ Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& s
   for (const auto& [name, value] : plan.grpc_flags) flag(name.c_str(), value);
   if (!plan.model.ready_path.empty()) flag("ready-path", plan.model.ready_path);
   flag("model", plan.model.model);
-  flag("model-version", plan.model.version);
+  // A version from a pod label comes from the environment (below); flags would win over it.
+  if (plan.model.version_label.empty()) flag("model-version", plan.model.version);
   for (const auto& [name, value] : plan.serve_flags) flag(name.c_str(), value);
   if (!plan.merge_metrics.empty()) flag("merge-metrics", plan.merge_metrics);
   if (!plan.drift_config_map.empty()) {
@@ -65,6 +66,14 @@ Json build_sidecar_container(const SidecarPlan& plan, const InjectionSettings& s
   c["imagePullPolicy"] = settings.image_pull_policy;
   if (plan.native) c["restartPolicy"] = "Always";
   c["args"] = std::move(args);
+  if (!plan.model.version_label.empty()) {
+    // A label missing at run time reads as "": the sidecar then labels no version, as without
+    // --model-version.
+    c["env"] = Json::array({Json{
+        {"name", "MLSIDECAR_MODEL_VERSION"},
+        {"valueFrom",
+         {{"fieldRef", {{"fieldPath", "metadata.labels['" + plan.model.version_label + "']"}}}}}}});
+  }
   auto port = [](std::string_view name, int number) {
     return Json{{"name", name}, {"containerPort", number}, {"protocol", "TCP"}};
   };

@@ -132,10 +132,16 @@ CHI2 = ("chi-square is computed for categorical features only and iris' four are
 NOT_LLM = "the pod serves no token streams (not an LLM server)"
 NO_LATENCY_SLO_ROUTE = "the pod's traffic is generation only: the latency SLO counts predict|infer"
 NO_GRPC = "the pod's clients send no gRPC calls (tests/integration/test_grpc.py covers them)"
+NO_SHADOW = "the pod sends no shadow traffic (no --shadow-upstream)"
+CANARY = "canary templates compare two versions of one app (tests/manifests/test_canary.py)"
 
 
 def known_empty(case, source, expr):
     """Why `source` may be empty for `case`'s pod, or None when it must return series."""
+    if source.startswith("canary/"):
+        return CANARY
+    if "mlsidecar_shadow_" in expr:
+        return NO_SHADOW
     if not case.drift and ("drift" in expr or "feature_" in expr
                            or source.startswith("rules/mlsidecar-drift/")):
         return DRIFT

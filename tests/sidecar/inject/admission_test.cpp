@@ -99,3 +99,21 @@ TEST_CASE("a gRPC port: the log says where it was found, the warnings name it") 
   CHECK(body["response"]["warnings"][0].get<std::string>().find("ports 8080 and 9000") !=
         std::string::npos);
 }
+
+TEST_CASE("a pod of an Argo Rollout: the patch gives the sidecar its pod-template hash") {
+  Json pod = kPod;
+  pod["metadata"]["labels"]["rollouts-pod-template-hash"] = "6d4f8b9c7";
+  const Json body = Json::parse(review_admission(review(pod), {}).body);
+  const auto patch = nlohmann::json::parse(base64_decode(body["response"]["patch"]));
+  const auto patched = nlohmann::json::parse(pod.dump()).patch(patch);
+  CHECK(patched == nlohmann::json::parse(inject(pod, {}).pod_template.dump()));
+  nlohmann::json sidecar;
+  for (const auto& c : patched["spec"]["initContainers"]) {
+    if (c["name"] == "mlsidecar") sidecar = c;
+  }
+  REQUIRE(sidecar.contains("env"));
+  CHECK(sidecar["env"][0]["name"] == "MLSIDECAR_MODEL_VERSION");
+  CHECK(sidecar["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] ==
+        "metadata.labels['rollouts-pod-template-hash']");
+  for (const auto& arg : sidecar["args"]) CHECK(arg != "--model-version");
+}

@@ -2,6 +2,7 @@
 // that uninject undoes inject exactly.
 #include "sidecar/inject/injector.h"
 #include "sidecar/inject/manifest.h"
+#include "sidecar/inject/pod_template.h"
 #include "sidecar/inject/yaml_bridge.h"
 
 #include <catch2/catch.hpp>
@@ -468,4 +469,110 @@ TEST_CASE("gRPC flags set by annotation win over what injection infers") {
   const auto failed = inject(ready, {});
   CHECK(failed.report.outcome == Outcome::failed);
   CHECK(failed.report.reason.find("mlsidecar.io/ready-grpc") != std::string::npos);
+}
+
+// ---- the model version of an Argo Rollout's pods ------------------------------------------------
+
+namespace {
+
+constexpr const char* kRollout = R"(apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: fraud, namespace: ml}
+spec:
+  selector: {matchLabels: {app: fraud}}
+  template:
+    metadata:
+      labels: {app: fraud}
+    spec:
+      containers:
+      - name: model
+        image: registry.example/fraud:2.1
+        ports:
+        - {name: http, containerPort: 8080}
+)";
+
+Json rollout_template() { return pod(kRollout)["spec"]["template"]; }
+
+const Json* env_named(const Json& container, std::string_view name) {
+  if (!container.contains("env")) return nullptr;
+  for (const auto& e : container["env"]) {
+    if (e["name"] == name) return &e;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("an Argo Rollout's sidecar takes its version from rollouts-pod-template-hash") {
+  const auto out = transform_manifest(kRollout, Direction::inject, InjectionSettings{});
+  REQUIRE(out.ok);
+  const Json rollout = parse_yaml_stream(out.yaml).at(0).value;
+  const Json& side =
+      container_named(rollout["spec"]["template"]["spec"]["initContainers"], "mlsidecar");
+  // Not the image tag: the flag would win over the environment, and two revisions of a Rollout
+  // may run the same image.
+  CHECK(arg_after(side, "--model-version") == "<absent>");
+  const Json* env = env_named(side, "MLSIDECAR_MODEL_VERSION");
+  REQUIRE(env != nullptr);
+  CHECK((*env)["valueFrom"]["fieldRef"]["fieldPath"] ==
+        "metadata.labels['rollouts-pod-template-hash']");
+  CHECK_FALSE(env->contains("value"));
+  CHECK(out.reports.at(0).find("model version from the pod label rollouts-pod-template-hash") !=
+        std::string::npos);
+  // uninject takes the environment away with the container.
+  const auto back = transform_manifest(out.yaml, Direction::uninject, InjectionSettings{});
+  REQUIRE(back.ok);
+  CHECK(parse_yaml_stream(back.yaml).at(0).value == parse_yaml_stream(kRollout).at(0).value);
+}
+
+TEST_CASE("a pod with rollouts-pod-template-hash (what the webhook sees) gets the same env") {
+  // The pod Argo makes of the template: labelled with the hash, owned by that revision's
+  // ReplicaSet.
+  Json p = rollout_template();
+  p["metadata"]["labels"]["rollouts-pod-template-hash"] = "6d4f8b9c7";
+  p["metadata"]["ownerReferences"] = Json::array({Json{{"apiVersion", "apps/v1"},
+                                                       {"kind", "ReplicaSet"},
+                                                       {"name", "fraud-6d4f8b9c7"},
+                                                       {"controller", true},
+                                                       {"uid", "u"}}});
+  CHECK(workload_name(p) == "fraud");  // the ReplicaSet's hash suffix removed, as for Deployments
+  const InjectionResult r = inject(p, InjectionSettings{}, workload_name(p));
+  REQUIRE(r.report.outcome == Outcome::injected);
+  const Json& side = container_named(r.pod_template["spec"]["initContainers"], "mlsidecar");
+  CHECK(arg_after(side, "--model-version") == "<absent>");
+  REQUIRE(env_named(side, "MLSIDECAR_MODEL_VERSION") != nullptr);
+
+  // The same pod from the Rollout's template, as the command line injects it: the same sidecar.
+  Json tpl = rollout_template();
+  const InjectionResult from_template = inject(tpl, InjectionSettings{}, "fraud", {}, "Rollout");
+  REQUIRE(from_template.report.outcome == Outcome::injected);
+  CHECK(container_named(from_template.pod_template["spec"]["initContainers"], "mlsidecar") == side);
+
+  // An empty label (a pod made from the template outside Argo) is still a valid pod: the sidecar
+  // reads "" and labels no version.
+  p["metadata"]["labels"]["rollouts-pod-template-hash"] = "";
+  CHECK(inject(p, InjectionSettings{}, "fraud").report.outcome == Outcome::injected);
+}
+
+TEST_CASE("a version named by annotation or label wins over the pod-template hash") {
+  Json annotated = rollout_template();
+  annotated["metadata"]["annotations"]["mlsidecar.io/model-version"] = "2024-06";
+  auto r = inject(annotated, InjectionSettings{}, "fraud", {}, "Rollout");
+  REQUIRE(r.report.outcome == Outcome::injected);
+  const Json& side = container_named(r.pod_template["spec"]["initContainers"], "mlsidecar");
+  CHECK(arg_after(side, "--model-version") == "2024-06");
+  CHECK(env_named(side, "MLSIDECAR_MODEL_VERSION") == nullptr);
+
+  Json labelled = rollout_template();
+  labelled["metadata"]["labels"]["app.kubernetes.io/version"] = "7";
+  r = inject(labelled, InjectionSettings{}, "fraud", {}, "Rollout");
+  CHECK(arg_after(container_named(r.pod_template["spec"]["initContainers"], "mlsidecar"),
+                  "--model-version") == "7");
+
+  // Not a Rollout and no hash label: the image tag, as before.
+  Json deployment_pod = rollout_template();
+  r = inject(deployment_pod, InjectionSettings{}, "fraud", {}, "Deployment");
+  const Json& plain = container_named(r.pod_template["spec"]["initContainers"], "mlsidecar");
+  CHECK(arg_after(plain, "--model-version") == "2.1");
+  CHECK(env_named(plain, "MLSIDECAR_MODEL_VERSION") == nullptr);
 }
