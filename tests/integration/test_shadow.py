@@ -19,17 +19,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
 
 from common import start_sidecar  # noqa: E402
-from procs import _Server, free_port, metric_sum, wait_for  # noqa: E402
+from procs import VersionedModel, free_port, metric_sum, wait_for  # noqa: E402
 
-MODEL_SCRIPT = os.path.join(os.path.dirname(HERE), "support", "versioned_model.py")
 INFER = "/v2/models/iris/infer"
-
-
-class VersionedModel(_Server):
-    script = MODEL_SCRIPT
-
-    def stats(self):
-        return self.get_json("/stats")
 
 
 def infer_body(k):

@@ -8,16 +8,15 @@ until the page's snapshot ring has seen all of it, and opens / in Chromium. What
 (their data-* attributes) must equal what /metrics and /drift say; the drifted feature must come
 first and be flagged; the model name must show as text; nothing may be logged to the console.
 The same bodies go through `mlsidecar drift-report` with the sidecar's window: its statistics must
-be exactly the live sidecar's. Screenshots (desktop, phone) are kept under artifacts/.
+be exactly the live sidecar's. A second sidecar copies calls to a real shadow version that
+disagrees on a known quarter of them: the page's shadow section must say what /metrics says.
+Screenshots (desktop, phone) are kept under artifacts/.
 """
-import contextlib
-import http.server
 import json
 import math
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -26,7 +25,7 @@ from status_common import (ARTIFACTS, MARKUP, TRAFFIC, browser_available, emit_r
                            histogram_quantile, merged_buckets, open_in_browser,
                            reference_profile, v1_bodies)
 import procs
-from procs import (ModelServer, Sidecar, http_request, metric_sum, metric_value, sidecar_binary,
+from procs import (ModelServer, Sidecar, VersionedModel, http_request, metric_sum, metric_value, sidecar_binary,
                    wait_for)
 
 pytestmark = pytest.mark.skipif(not browser_available(),
@@ -38,39 +37,8 @@ BATCH = 8
 DRIFTED = "f2"
 
 
-# What metrics/status/status_json.cpp's shadow_json() gives for one shadow version.
-SHADOW = {"versions": [{
-    "version": "v3<script>", "compared": 200.0, "status_matches": 190.0, "status_agreement": 0.95,
-    "outputs": [{"output": "label", "compared": 100.0, "matches": 80.0, "agreement": 0.8}],
-    "latency_ratio_p50": 1.25, "latency_ratio_p99": 2.5, "dropped": {"queue_full": 3.0},
-    "requests": {"2xx": 195.0, "5xx": 5.0}}]}
-
-
-@contextlib.contextmanager
-def serve_files(files):
-    """A stand-in for the admin port that answers GET with `files`: {path: (status, headers,
-    body)}, headers included (the CSP under test is the sidecar's)."""
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            status, headers, body = files.get(self.path, (404, [], b""))
-            self.send_response(status)
-            for k, v in headers:
-                if k.lower() not in ("content-length", "connection", "date", "server"):
-                    self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+SHADOW_VERSION = "v3<script>"  # client-chosen text: shown as text
+SHADOW_CALLS = 40  # ids 0..39 with --disagree-every 4: 10 disagree
 
 
 def not_health(labels):
@@ -120,18 +88,41 @@ def stack(tmp_path_factory):
         drift = procs.http_json(sidecar.admin_port, "GET", "/drift")[1]
         heads = {path: http_request(sidecar.admin_port, "GET", path)
                  for path in ("/", "/status.js", "/status.css", "/status.json", "/metrics")}
-        # The shadow section, with the status.json of this sidecar plus shadow families it does
-        # not have yet: the page's files as the sidecar serves them, from a stand-in server.
-        doc = json.loads(heads["/status.json"][2])
-        doc["shadow"] = SHADOW
-        files = {path: heads[path] for path in ("/", "/status.js", "/status.css")}
-        files["/favicon.ico"] = (204, [], b"")
-        files["/status.json"] = (200, heads["/status.json"][1], json.dumps(doc).replace(
-            "<", "\\u003c").encode())
-        with serve_files(files) as port:
-            seen_shadow = open_in_browser("http://127.0.0.1:%d/" % port, "status-page-shadow")
-        yield {"seen": seen, "seen_shadow": seen_shadow, "metrics": metrics, "drift": drift, "heads": heads, "work": work,
+        yield {"seen": seen, "metrics": metrics, "drift": drift, "heads": heads, "work": work,
                "profile": profile, "bodies": bodies, "llm": summary}
+
+
+@pytest.fixture(scope="module")
+def shadow_stack():
+    """A real shadow: a second version of a V2 classifier that disagrees on exactly a quarter of
+    the calls (tests/support/versioned_model.py), behind --shadow-upstream."""
+    infer = "/v2/models/iris/infer"
+    with VersionedModel() as primary, \
+            VersionedModel("--disagree-every", "4", "--delay-ms", "3") as shadow, \
+            Sidecar(upstream_port=primary.port, extra_args=[
+                "--threads", "1", "--model", "iris",
+                "--shadow-upstream", "127.0.0.1:%d" % shadow.port, "--shadow-fraction", "1",
+                "--shadow-max-rps", "0", "--shadow-version", SHADOW_VERSION,
+                "--shadow-class-outputs", "label", "--shadow-argmax-outputs", "probs"]) as sidecar:
+        def compared():
+            return metric_sum(sidecar.scrape(), "mlsidecar_shadow_compared_total")
+        for k in range(SHADOW_CALLS):
+            body = json.dumps({"inputs": [{"name": "id", "datatype": "INT64", "shape": [1],
+                                           "data": [k]}]}).encode()
+            status, _, answer = http_request(sidecar.port, "POST", infer, body,
+                                             {"Content-Type": "application/json"})
+            assert status == 200, answer[:200]
+            # Paced so that no copy is dropped for a full queue: the counts are then exact.
+            wait_for(lambda: compared() >= k - 16, 10, what="copies compared")
+        wait_for(lambda: compared() == SHADOW_CALLS, 20, what="every copy compared")
+
+        def ring_caught_up():
+            doc = procs.http_json(sidecar.admin_port, "GET", "/status.json")[1]
+            versions = (doc.get("shadow") or {}).get("versions") or []
+            return versions and versions[0]["compared"] == SHADOW_CALLS
+        wait_for(ring_caught_up, 20, interval=0.5, what="a snapshot after the copies")
+        seen = open_in_browser("http://127.0.0.1:%d/" % sidecar.admin_port, "status-page-shadow")
+        yield {"seen": seen, "metrics": sidecar.scrape()}
 
 
 def test_page_loads_without_console_errors_or_csp_violations(stack):
@@ -238,18 +229,33 @@ def test_shadow_section_is_hidden_without_shadow_families(stack):
     assert stack["seen"]["shadow_section"] is False
 
 
-def test_shadow_section_shows_the_shadow_families_when_present(stack):
-    seen = stack["seen_shadow"]
+def test_shadow_section_shows_what_metrics_says_of_a_real_shadow(shadow_stack):
+    seen, m = shadow_stack["seen"], shadow_stack["metrics"]
     assert seen["problems"] == []
     assert seen["shadow_section"] is True
+    assert seen["imgs"] == 0 and seen["onerror_attributes"] == 0
     [card] = seen["shadow"]
-    assert card["version"] == card["shown_version"] == "v3<script>"
-    assert card["rows"]["compared"] == "200"
-    assert card["rows"]["status agreement"] == "95.0 %"
-    assert card["rows"]["output label agreement"] == "80.0 %"
-    assert card["rows"]["latency ratio p50 / p99"] == "1.25 / 2.50"
-    assert card["rows"]["dropped (queue_full)"] == "3"
-    assert card["rows"]["shadow 5xx"] == "5"
+    assert card["version"] == card["shown_version"] == SHADOW_VERSION
+    rows = card["rows"]
+
+    def total(name, **labels):
+        return metric_sum(m, name, version=SHADOW_VERSION, **labels)
+    compared = total("mlsidecar_shadow_compared_total")
+    assert compared == SHADOW_CALLS
+    assert float(rows["compared"]) == compared
+    assert float(rows["status agreement"].rstrip(" %")) == pytest.approx(
+        100 * total("mlsidecar_shadow_status_matches_total") / compared, rel=5e-3)
+    for output in ("label", "probs"):
+        matches = total("mlsidecar_shadow_output_matches_total", output=output)
+        out_compared = total("mlsidecar_shadow_output_compared_total", output=output)
+        assert matches / out_compared == 0.75, output  # the known disagreement
+        assert float(rows["output %s agreement" % output].rstrip(" %")) == pytest.approx(75.0)
+    buckets = merged_buckets(m, "mlsidecar_shadow_latency_ratio",
+                             lambda lab: lab.get("version") == SHADOW_VERSION)
+    p50, p99 = (float(x) for x in rows["latency ratio p50 / p99"].split(" / "))
+    assert p50 == pytest.approx(histogram_quantile(0.5, buckets), rel=5e-3)
+    assert p99 == pytest.approx(histogram_quantile(0.99, buckets), rel=5e-3)
+    assert float(rows["shadow 2xx"]) == total("mlsidecar_shadow_requests_total", code="2xx")
 
 
 def test_phone_viewport_has_no_horizontal_overflow(stack):

@@ -34,6 +34,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 UPSTREAM_SCRIPT = os.path.join(HERE, "upstream.py")
 MODEL_SERVER_SCRIPT = os.path.join(REPO_ROOT, "examples", "model_server", "server.py")
 GRPC_MODEL_SCRIPT = os.path.join(HERE, "grpc", "model.py")
+VERSIONED_MODEL_SCRIPT = os.path.join(HERE, "versioned_model.py")
 DEFAULT_SIDECAR_BIN = os.path.join(REPO_ROOT, "build", "sidecar", "mlsidecar")
 LISTENING_RE = r"listening on [^\s:]+:(?P<port>\d+)"
 
@@ -276,6 +277,16 @@ class ModelServer(_Server):
 
     def set_ready(self, ready):
         assert http_json(self.port, "POST", "/debug/ready?value=%d" % int(bool(ready)))[0] == 200
+
+
+class VersionedModel(_Server):
+    """tests/support/versioned_model.py: one version of a V2 classifier whose answer is a pure
+    function of the request (--disagree-every N makes exactly 1/N of ids disagree)."""
+
+    script = VERSIONED_MODEL_SCRIPT
+
+    def stats(self):
+        return self.get_json("/stats")
 
 
 class GrpcModel(_Server):
