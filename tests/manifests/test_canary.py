@@ -1,8 +1,8 @@
 """The canary templates of manifests/canary gate a canary correctly on a real Prometheus.
 
-Starts, all on 127.0.0.1: five copies of examples/model_server/server.py, each behind its own real
+Starts, all on 127.0.0.1: six copies of examples/model_server/server.py, each behind its own real
 `mlsidecar serve` (with a drift profile of inputs and outputs), and Debian's `prometheus` scraping
-the five sidecars with the labels the PodMonitor would give five pods of one app in one namespace.
+the six sidecars with the labels the PodMonitor would give six pods of one app in one namespace.
 One sidecar is the stable version (`--model-version`, as a flag); the other four are canaries
 whose version comes from MLSIDECAR_MODEL_VERSION, as injection gives an Argo Rollout's pod its
 rollouts-pod-template-hash:
@@ -18,6 +18,14 @@ query on Prometheus' HTTP API, and judges the result with the template's own suc
 failureCondition (a small evaluator of the expr forms the template uses) or the Canary's
 thresholdRange. The good canary passes every metric; each bad one fails exactly its metric.
 It also checks that the dashboard's "Versions side by side" row has a line for every version.
+
+A sixth sidecar, "quiet" (the drifted model too), gets a few predictions at the start and nothing
+after: its counters exist but stand still, and its drift windows hold fewer values than the
+templates' minimum. Judged over a window that starts after its last request (QUIET_WINDOW): as the
+stable, its 0/0 error ratio must count as 0 (the good canary passes, the failing one fails); as
+the canary, no requests in the window gives no value (Inconclusive; a failed check in Flagger).
+Judged as the canary over the usual window, a drift profile with too few values must not pass
+the drift gate (the defect of a vacuous pass when the min-samples filter empties it).
 
 The latencies sit inside the request histogram's buckets (0.1-0.25 s and 0.25-0.5 s) with room to
 spare, so that the p99 ratio of two equal versions stays 1 on a loaded machine.
@@ -65,6 +73,11 @@ CANARIES = {
     "slow": ("84c6b9f5d", ["--predict-ms", "300"], "latency"),
     "drifted": ("9d7b6c5f4", ["--score-shift", "2"], "drift"),
 }
+# The quiet sidecar: the drifted model, QUIET_REQUESTS V1 predictions of QUIET_BATCH rows at the
+# start, then nothing. Its drift windows hold fewer values than the templates' minimum (200).
+QUIET = "3c5e7a9b1"
+QUIET_FLAGS = ["--score-shift", "2"]
+QUIET_REQUESTS, QUIET_BATCH = 15, 4
 # Which metric of each template judges which fault.
 ARGO_METRIC = {"error-ratio": "errors", "p99-latency": "latency", "drift-psi": "drift"}
 FLAGGER_METRIC = {"mlsidecar-error-ratio-excess": "errors", "mlsidecar-p99-latency-ratio": "latency",
@@ -111,6 +124,9 @@ def test_condition_evaluator():
     assert not argo_condition("len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.01", [nan])
     assert not argo_condition("len(result) > 0 && result[0] <= 0.01", [])  # no IndexError
     assert argo_condition("len(result) == 0 || isNaN(result[0]) || result[0] <= 0.1", [])
+    assert argo_phase({"successCondition": "len(result) > 0 && !isNaN(result[0]) && result[0] <= 0.1",
+                       "failureCondition": "len(result) > 0 && !isNaN(result[0]) && result[0] > 0.1"},
+                      [nan]) == "Inconclusive"
     assert argo_phase({"successCondition": "result[0] <= 1", "failureCondition": "result[0] > 1"}, [2]) == "Failed"
     assert argo_phase({"successCondition": "len(result) > 0 && result[0] <= 1",
                        "failureCondition": "len(result) > 0 && result[0] > 1"}, []) == "Inconclusive"
@@ -120,7 +136,10 @@ def test_condition_evaluator():
 
 
 def flagger_passes(value, threshold):
-    """Flagger's thresholdRange: min <= value <= max; no value (or NaN) is a failed check."""
+    """Flagger's thresholdRange: min <= value <= max. An empty result or a NaN is a failed check:
+    its Prometheus provider returns ErrNoValuesFound for both (`value == nil ||
+    math.IsNaN(*value)`, fluxcd/flagger pkg/metrics/providers/prometheus.go since v1.18.0) and
+    the scheduler counts a failed check ("Halt advancement no values found")."""
     if value is None or math.isnan(value):
         return False
     return threshold.get("min", -math.inf) <= value <= threshold.get("max", math.inf)
@@ -204,11 +223,19 @@ def drift_profile(work):
     return profile
 
 
-def run_traffic(port, errors):
-    out = subprocess.run(TRAFFIC + ["--target", f"http://127.0.0.1:{port}", "--model", MODEL, "--json",
-                                    "--seconds", str(SECONDS), "--concurrency", "3", "--batch", "4",
-                                    "--mix", "v1:9,chat:1", "--max-tokens", "4"],
+def run_traffic(port, errors, done=None):
+    """The same bounded traffic for every sidecar; with `done` (a dict), the quiet sidecar's few
+    predictions instead, and done["at"] the time they were all answered."""
+    if done is None:
+        load = ["--seconds", str(SECONDS), "--concurrency", "3", "--batch", "4", "--mix", "v1:9,chat:1",
+                "--max-tokens", "4"]
+    else:
+        load = ["--requests", str(QUIET_REQUESTS), "--concurrency", "1", "--batch", str(QUIET_BATCH),
+                "--mix", "v1"]
+    out = subprocess.run(TRAFFIC + ["--target", f"http://127.0.0.1:{port}", "--model", MODEL, "--json", *load],
                          capture_output=True, text=True, timeout=SECONDS + 60)
+    if done is not None:
+        done["at"] = time.time()
     if out.returncode != 0:
         errors.append(out.stderr)
 
@@ -219,7 +246,7 @@ def stack(tmp_path_factory):
         pytest.fail("/usr/bin/prometheus not installed (apt-get install prometheus)")
     work = tmp_path_factory.mktemp("canary")
     profile = drift_profile(work)
-    pods = {"stable": (STABLE, [], None), **CANARIES}
+    pods = {"stable": (STABLE, [], None), **CANARIES, "quiet": (QUIET, QUIET_FLAGS, None)}
     procs, sidecars = [], {}
     try:
         for name, (version, flags, _) in pods.items():
@@ -245,12 +272,14 @@ def stack(tmp_path_factory):
         procs.append(prom.proc)
         wait_for(lambda: len(prom.query('mlsidecar_build_info{job="mlsidecar"}')) == len(sidecars), 30,
                  interval=0.2, what="Prometheus scraping every sidecar")
-        errors = []
-        threads = [threading.Thread(target=run_traffic, args=(s.port, errors)) for s in sidecars.values()]
+        errors, quiet_done = [], {}
+        threads = [threading.Thread(target=run_traffic, args=(s.port, errors, quiet_done if n == "quiet" else None))
+                   for n, s in sidecars.items()]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        traffic_end = time.time()
         assert not errors, errors
         # Everything counted, scraped, and one more drift computation over the whole window.
         totals = {n: sum(v for (name, _), v in s.scrape_settled().items() if name == "mlsidecar_requests_total")
@@ -259,30 +288,37 @@ def stack(tmp_path_factory):
             prom.query(f'sum(mlsidecar_requests_total{{job="mlsidecar", pod="{APP}-{pods[n][0]}-{i}"}}) == {t}')
             for i, (n, t) in enumerate(totals.items())), 20, interval=0.2, what="Prometheus has the final counts")
         time.sleep(2)
-        yield {"prom": prom, "sidecars": sidecars, "at": time.time()}
+        at = time.time()
+        # A window that starts once the quiet sidecar's last request has been scraped (1 s scrapes)
+        # and still holds several seconds of every other sidecar's traffic.
+        quiet_from = quiet_done["at"] + 2.5
+        assert traffic_end - quiet_from >= 8, (quiet_done, traffic_end)
+        quiet = sidecars.pop("quiet")
+        yield {"prom": prom, "sidecars": sidecars, "quiet": quiet, "at": at,
+               "quiet_window": f"{int((at - quiet_from) * 1000)}ms"}
     finally:
         for p in reversed(procs):
             p.stop()
 
 
-def argo_results(stack, canary_version):
+def argo_results(stack, canary_version, stable=STABLE, window=WINDOW, **args):
     prom = stack["prom"]
     out = {}
     for m in shipped.argo_metrics({"namespace": NAMESPACE, "app": APP, "canary-version": canary_version,
-                                   "stable-version": STABLE, "window": WINDOW}):
+                                   "stable-version": stable, "window": window, **args}):
         result = [float(r["value"][1]) for r in prom.query(m["query"], at=stack["at"])]
         out[m["name"]] = (argo_phase(m, result), result)
     return out
 
 
-def flagger_results(stack, canary_version):
+def flagger_results(stack, canary_version, stable=STABLE, window=WINDOW):
     prom = stack["prom"]
     canary = yaml.safe_load((ROOT / "manifests/canary/flagger/canary-example.yaml").read_text())
     for m in canary["spec"]["analysis"]["metrics"]:
-        m["templateVariables"] = {"canary_version": canary_version, "stable_version": STABLE}
-        m["interval"] = WINDOW
+        m["templateVariables"] = {"canary_version": canary_version, "stable_version": stable}
+        m["interval"] = window
     out = {}
-    for m in shipped.flagger_metrics(NAMESPACE, APP, WINDOW, canary=canary):
+    for m in shipped.flagger_metrics(NAMESPACE, APP, window, canary=canary):
         result = prom.query(m["query"], at=stack["at"])
         assert len(result) <= 1, (m["template"], result)
         value = float(result[0]["value"][1]) if result else None
@@ -312,9 +348,69 @@ def test_a_canary_without_traffic_is_inconclusive_not_promoted(stack):
     results = argo_results(stack, "no-such-version")
     assert results["error-ratio"][0] == "Inconclusive", results
     assert results["p99-latency"][0] == "Inconclusive", results
-    assert results["drift-psi"][0] == "Successful", results  # no drift data: nothing to judge
+    assert results["drift-psi"] == ("Successful", [0.0]), results  # no drift series: nothing to judge
     flagger = flagger_results(stack, "no-such-version")
     assert not flagger["mlsidecar-error-ratio-excess"][0] and not flagger["mlsidecar-p99-latency-ratio"][0]
+    assert flagger["mlsidecar-drift-psi-excess"] == (True, 0.0), flagger
+
+
+def test_a_stable_without_requests_in_the_window_counts_as_no_errors(stack):
+    """The quiet sidecar as the stable: its request series exist (5xx at 0 included) but did not
+    move in the window, so its own ratio is 0/0 = NaN; the gate must count it as 0, not go NaN."""
+    prom, window = stack["prom"], stack["quiet_window"]
+    quiet = f'job="mlsidecar", version="{QUIET}", route!="health"'
+    five = prom.query(f'sum(rate(mlsidecar_requests_total{{{quiet}, code="5xx"}}[{window}]))', at=stack["at"])
+    ratio = prom.query(f'sum(rate(mlsidecar_requests_total{{{quiet}, code="5xx"}}[{window}]))'
+                       f' / sum(rate(mlsidecar_requests_total{{{quiet}}}[{window}]))', at=stack["at"])
+    assert five and float(five[0]["value"][1]) == 0, five  # the series exist and stood still
+    assert len(ratio) == 1 and math.isnan(float(ratio[0]["value"][1])), ratio  # the premise: 0/0
+    good, bad = CANARIES["good"][0], CANARIES["errors"][0]
+    argo = argo_results(stack, good, stable=QUIET, window=window)
+    print(f"argo good vs quiet stable: {argo}")
+    assert argo["error-ratio"] == ("Successful", [0.0]), argo
+    assert argo["p99-latency"][0] == "Inconclusive", argo  # no baseline latency to compare with
+    assert argo["drift-psi"][0] == "Successful", argo
+    assert argo_results(stack, bad, stable=QUIET, window=window)["error-ratio"][0] == "Failed"
+    flagger = flagger_results(stack, good, stable=QUIET, window=window)
+    print(f"flagger good vs quiet stable: {flagger}")
+    assert flagger["mlsidecar-error-ratio-excess"] == (True, 0.0), flagger
+    assert not flagger["mlsidecar-p99-latency-ratio"][0], flagger
+    assert not flagger_results(stack, bad, stable=QUIET, window=window)["mlsidecar-error-ratio-excess"][0]
+
+
+def test_a_canary_without_requests_in_the_window_gives_no_value(stack):
+    """The quiet sidecar as the canary over the same window: its series exist but stood still.
+    No value (not NaN, not 0): Inconclusive in Argo, a failed check in Flagger."""
+    window = stack["quiet_window"]
+    argo = argo_results(stack, QUIET, window=window)
+    print(f"argo quiet canary, quiet window: {argo}")
+    assert argo["error-ratio"] == ("Inconclusive", []), argo
+    assert argo["p99-latency"][0] == "Inconclusive", argo
+    flagger = flagger_results(stack, QUIET, window=window)
+    assert flagger["mlsidecar-error-ratio-excess"] == (False, None), flagger
+    assert not flagger["mlsidecar-p99-latency-ratio"][0], flagger
+
+
+def test_a_drift_profile_with_too_few_values_does_not_pass(stack):
+    """The quiet sidecar as the canary over the usual window: it has drift series, its outputs
+    drifted, but its windows hold fewer values than drift-min-samples (200, the Flagger
+    template's fixed number too). Not judged yet is no value: Inconclusive, a failed check; never
+    the pass of a canary without any drift profile."""
+    prom = stack["prom"]
+    samples = prom.query(f'mlsidecar_drift_window_samples{{job="mlsidecar", pod=~"{APP}-{QUIET}-.*"}}', at=stack["at"])
+    assert samples and all(0 < float(r["value"][1]) < 200 for r in samples), samples
+    psi = prom.query(f'max(mlsidecar_drift_psi{{job="mlsidecar", pod=~"{APP}-{QUIET}-.*", direction="output"}})',
+                     at=stack["at"])
+    assert psi and float(psi[0]["value"][1]) > 0.2, psi  # drifted: a pass would promote it
+    argo = argo_results(stack, QUIET)
+    print(f"argo quiet canary: {argo}")
+    assert argo["drift-psi"] == ("Inconclusive", []), argo
+    flagger = flagger_results(stack, QUIET)
+    print(f"flagger quiet canary: {flagger}")
+    assert flagger["mlsidecar-drift-psi-excess"] == (False, None), flagger
+    # Judged once its values count: with a minimum below them, the same canary fails the gate.
+    low = str(int(min(float(r["value"][1]) for r in samples)))
+    assert argo_results(stack, QUIET, **{"drift-min-samples": low})["drift-psi"][0] == "Failed"
 
 
 def test_versions_come_from_flag_and_environment(stack):
@@ -341,7 +437,7 @@ def test_dashboard_version_row_shows_every_version(stack):
     for q in row:
         result = prom.query(q["expr"], at=stack["at"])
         seen = {r["metric"].get("version", r["metric"].get("model_version")) for r in result}
-        assert seen == versions, (q["source"], seen)
+        assert seen - {QUIET} == versions, (q["source"], seen)  # the quiet one: only a few requests
     # The drifted version's worst PSI stands out; the good canary's does not.
     drift = next(q for q in row if "drift" in q["source"].lower())
     worst = {r["metric"]["model_version"]: float(r["value"][1]) for r in prom.query(drift["expr"], at=stack["at"])}
