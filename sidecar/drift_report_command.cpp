@@ -16,6 +16,7 @@
 #include "metrics/drift/drift_engine.h"
 #include "metrics/drift/reference_profile.h"
 #include "metrics/status/drift_view.h"
+#include "metrics/status/escape.h"
 #include "sidecar/status/report_page.h"
 
 namespace mlsidecar::drift {
@@ -36,6 +37,7 @@ struct Flags {
   double ks_threshold = 0;  // 0: off, as in the alert rules
   std::uint64_t min_samples = static_cast<std::uint64_t>(status::DriftThresholds::kAlertMinSamples);
   std::uint64_t window = 100000;
+  bool allow_missing = false;
 };
 
 std::vector<std::string> body_formats() {
@@ -56,7 +58,8 @@ const cli::FlagSet<Flags>& report_flags() {
               "Measures the drift of a batch of recorded bodies (one JSON document per line) "
               "against a reference profile with the sidecar's own drift engine and writes the "
               "status page's drift view as one standalone HTML file. Exit 0: no drift; 1: drift; "
-              "2: usage or input error.",
+              "2: usage or input error, which includes features with fewer than --min-samples "
+              "values in the batch unless --allow-missing.",
           .env_prefix = ""},
       {
           cli::string_flag("profile", &F::profile,
@@ -80,7 +83,11 @@ const cli::FlagSet<Flags>& report_flags() {
           cli::number_flag("ks-threshold", &F::ks_threshold, 0, 1,
                            "also when its KS statistic is above this (0: not checked)"),
           cli::uint_flag("min-samples", &F::min_samples, UINT64_MAX,
-                         "values a feature needs before it can be flagged (the alert's)"),
+                         "values a feature needs before it can be flagged (the alert's); a "
+                         "feature with fewer is 'not enough data', an input error"),
+          cli::bool_flag("allow-missing", &F::allow_missing,
+                         "features with fewer than --min-samples values (absent from the batch, "
+                         "or too few) are reported, not an input error: exit 0 or 1 by the others"),
           cli::uint_flag("window", &F::window, 100000000,
                          "values kept per feature, the newest (serve's --drift-window); the "
                          "default reads a batch whole up to that")
@@ -128,7 +135,8 @@ double skipped_bodies(const DriftEngine& engine) {
 struct Report {
   json data;
   std::size_t drifted = 0;
-  std::string summary;
+  std::size_t thin = 0;  // features with fewer than --min-samples values: not enough data
+  std::string summary;   // one line, for stderr (escaped there)
 };
 
 Report measure(const Flags& f) {
@@ -200,21 +208,38 @@ Report measure(const Flags& f) {
   }
   Report report;
   std::string names;
+  std::string thin;  // "f6 (0), f7 (12)"
   for (const json& x : features) {
+    if (!x["enough_data"].get<bool>()) {
+      ++report.thin;
+      if (!thin.empty()) thin += ", ";
+      thin += x["name"].get<std::string>() + " (" +
+              std::to_string(x["window_samples"].get<std::uint64_t>()) + ")";
+    }
     if (!x["flagged"].get<bool>()) continue;
     ++report.drifted;
     if (!names.empty()) names += ", ";
     names += x["name"].get<std::string>();
   }
   view["drifted"] = report.drifted;
-  report.summary = std::to_string(report.drifted) + " of " + std::to_string(features.size()) +
-                   " features drifted" + (names.empty() ? "" : " (" + names + ")");
+  const std::string fewer = "fewer than " + std::to_string(f.min_samples) + " values";
+  if (report.thin > 0 && !f.allow_missing) {
+    report.summary = "input error: " + std::to_string(report.thin) + " of " +
+                     std::to_string(features.size()) + " features have " + fewer +
+                     " in the batch: " + thin + "; the report marks them, --allow-missing " +
+                     "judges the other " + std::to_string(features.size() - report.thin);
+  } else {
+    report.summary = std::to_string(report.drifted) + " of " + std::to_string(features.size()) +
+                     " features drifted" + (names.empty() ? "" : " (" + names + ")");
+    if (report.thin > 0) report.summary += "; not enough data (" + fewer + "): " + thin;
+  }
   report.data = {{"report",
                   {{"profile", f.profile},
                    {"input", f.input},
                    {"format", payload_format_name(format)},
                    {"direction", wanted},
                    {"bodies", bodies.size()},
+                   {"allow_missing", f.allow_missing},
                    {"generated_at", now_rfc3339()}}},
                  {"drift", std::move(view)}};
   return report;
@@ -237,10 +262,14 @@ int run_drift_report_command(const std::vector<std::string>& args, const cli::En
         out.close();
         if (!out) throw InputError(flags.output + ": cannot write");
       }
-      std::fprintf(stderr, "mlsidecar drift-report: %s\n", report.summary.c_str());
+      // Names come from the profile and the command line: escaped, so one line stays one line.
+      std::fprintf(stderr, "mlsidecar drift-report: %s\n",
+                   status::message_escape(report.summary).c_str());
+      if (report.thin > 0 && !flags.allow_missing) return 2;
       return report.drifted > 0 ? 1 : 0;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "mlsidecar drift-report: %s\n", e.what());
+      std::fprintf(stderr, "mlsidecar drift-report: %s\n",
+                   status::message_escape(e.what()).c_str());
       return 2;
     }
   });

@@ -8,7 +8,11 @@
 // `serve --drift-profile`), then the /drift document becomes the drift view (metrics/status/
 // drift_view.h), flagged with the alert rule's thresholds unless the flags say otherwise.
 // Exit 0: no feature drifted; 1: at least one did; 2: a usage or input error, one line on stderr.
-// A summary line goes to stderr; the HTML to -o FILE, or stdout. The flags read no environment.
+// A feature of the direction with fewer than --min-samples values in the batch (absent from the
+// bodies: a schema break) cannot be judged: exit 2 naming it, with the report written and the
+// feature marked "not enough data" there, unless --allow-missing (then 0 or 1 by the others).
+// A summary line goes to stderr, its control characters escaped (status::message_escape); the
+// HTML to -o FILE, or stdout. The flags read no environment.
 #pragma once
 
 #include <string>

@@ -27,6 +27,9 @@ json drift_view(const json& drift, const DriftThresholds& thresholds) {
     out["kind"] = f.at("kind");
     const double samples = f.at("window_samples").get<double>();
     out["window_samples"] = samples;
+    out["enough_data"] = samples >= thresholds.min_samples;
+    out["missing"] = f.value("missing", json(nullptr));
+    out["invalid"] = f.value("invalid", json(nullptr));
     double severity = 0;
     json worst = nullptr;
     auto consider = [&](const char* statistic, double threshold) {
@@ -75,6 +78,17 @@ json drift_view(const json& drift, const DriftThresholds& thresholds) {
           {"computed_at", drift.value("computed_at", json(nullptr))},
           {"window", drift.value("window", json(nullptr))},
           {"features", std::move(features)}};
+}
+
+json status_drift(const std::optional<std::string>& drift, const DriftThresholds& thresholds) {
+  json out = {{"drift", nullptr}};
+  if (!drift) return out;
+  try {
+    out["drift"] = drift_view(json::parse(*drift), thresholds);
+  } catch (const json::exception& e) {
+    out["drift_error"] = std::string("the /drift document cannot be shown: ") + e.what();
+  }
+  return out;
 }
 
 }  // namespace mlsidecar::status

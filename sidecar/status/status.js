@@ -1,6 +1,8 @@
 // mlsidecar status page and drift report. Builds the DOM with textContent and createElementNS
 // only (names of models and features come from clients: never parsed as markup). Live mode polls
-// /status.json; report mode reads the JSON embedded in <script id="report-data">.
+// /status.json; report mode reads the JSON the report embeds (the element with id report-data).
+// This file is inlined in the report's script element: it must never contain an HTML comment
+// opener or a closing script or style tag, not even in a comment or string (the build checks).
 'use strict';
 (function () {
   const SVG = 'http://www.w3.org/2000/svg';
@@ -167,30 +169,57 @@
     let rule = 'PSI > ' + th.psi;
     if (num(th.ks_statistic)) rule += ' or KS > ' + th.ks_statistic;
     rule += ' with at least ' + th.min_samples + ' values in the window';
+    const intro = el('div');
     const summary = el('p', 'sub', view.drifted + ' of ' + view.features.length +
       ' features drifted (' + rule + '; ' + th.source + ').');
     summary.id = 'drift-summary';
     summary.setAttribute('data-drifted', String(view.drifted));
-    const [section, grid] = gridSection('drift', 'Drift', summary);
+    intro.appendChild(summary);
+    // Too few values to judge (absent from the traffic or the batch): said by name, not hidden.
+    const thin = view.features.filter((f) => f.enough_data === false);
+    if (thin.length) {
+      const p = el('p', 'warn', 'Not enough data (fewer than ' + th.min_samples + ' values) for ' +
+        thin.length + ' of ' + view.features.length + ' features: ' +
+        thin.map((f) => f.name + ' (' + f.window_samples + ')').join(', ') + '.');
+      p.id = 'drift-not-enough';
+      p.setAttribute('data-features', JSON.stringify(thin.map((f) => f.name)));
+      intro.appendChild(p);
+    }
+    const [section, grid] = gridSection('drift', 'Drift', intro);
     for (const f of view.features) {
-      const card = el('section', 'card feature' + (f.flagged ? ' flagged' : ''));
+      const thinCard = f.enough_data === false;
+      const card = el('section', 'card feature' + (f.flagged ? ' flagged' : '') +
+        (thinCard ? ' thin' : ''));
       card.setAttribute('data-feature', f.name);
       card.setAttribute('data-direction', f.direction);
       card.setAttribute('data-flagged', String(!!f.flagged));
       card.setAttribute('data-severity', String(f.severity));
       card.setAttribute('data-psi', list([f.statistics.psi]));
       card.setAttribute('data-window-samples', String(f.window_samples));
+      card.setAttribute('data-enough-data', String(!thinCard));
+      card.setAttribute('data-missing', list([f.missing]));
       const h = el('h3');
       if (f.flagged) {
         h.appendChild(el('span', 'badge bad', 'drift'));
         h.appendChild(document.createTextNode(' '));
+      } else if (thinCard) {
+        h.appendChild(el('span', 'badge warn', 'not enough data'));
+        h.appendChild(document.createTextNode(' '));
       }
       h.appendChild(el('span', 'name', f.name));
       card.appendChild(h);
-      const worst = f.worst ? statName(f.worst.statistic) + ' ' + plain(f.worst.value) +
-        (f.flagged ? ' > ' : ' vs ') + f.worst.threshold : 'not computed yet';
+      let worst = 'not computed yet';
+      if (f.worst) {
+        worst = statName(f.worst.statistic) + ' ' + plain(f.worst.value) +
+          (f.flagged ? ' > ' : ' vs ') + f.worst.threshold;
+      } else if (f.window_samples === 0) {
+        worst = 'no values';
+      }
+      let counts = f.window_samples + ' values';
+      if (num(f.missing) && f.missing > 0) counts += ', ' + plain(f.missing) + ' rows without it';
+      if (num(f.invalid) && f.invalid > 0) counts += ', ' + plain(f.invalid) + ' not numbers';
       card.appendChild(el('div', 'sub', f.direction + ', ' + f.kind + ' · ' + worst + ' · ' +
-        f.window_samples + ' values'));
+        counts));
       card.appendChild(histogram(f.bins, f.flagged));
       const legend = el('div', 'legend');
       legend.appendChild(el('span', 'kr', 'reference'));
@@ -283,8 +312,17 @@
     for (const svg of [...traffic.querySelectorAll('svg'), ...llm.querySelectorAll('svg')]) {
       svg.setAttribute('data-seconds', list(p.seconds));
     }
-    if (s.drift) parts.push(driftSection(s.drift));
-    else parts.push(el('p', 'muted', 'Drift monitoring is off (no --drift-profile).'));
+    if (s.drift) {
+      parts.push(driftSection(s.drift));
+    } else if (s.drift_error) {
+      const e = el('p', 'error', 'Drift monitoring is on, but ' + s.drift_error);
+      e.id = 'drift-error';
+      parts.push(el('h2', null, 'Drift'), e);
+    } else {
+      const off = el('p', 'muted', 'Drift monitoring is off (no --drift-profile).');
+      off.id = 'drift-off';
+      parts.push(off);
+    }
     if (s.shadow) parts.push(shadowSection(s.shadow));
     const foot = el('footer', null, 'A snapshot of /metrics every ' + r.interval_seconds +
       ' s, the last ' + r.capacity + ' kept; updated ' + new Date().toLocaleTimeString() + '.');
@@ -302,8 +340,11 @@
     const info = el('div', 'identity');
     for (const k of ['profile', 'input', 'format', 'bodies']) labelled(info, k, d.report[k]);
     labelled(info, 'generated', d.report.generated_at);
-    const verdict = el('span', 'badge ' + (d.drift.drifted ? 'bad' : 'ok'),
-      d.drift.drifted ? 'drift' : 'no drift');
+    // Drift wins; otherwise features too thin to judge make the verdict "not enough data".
+    const thin = d.drift.features.some((f) => f.enough_data === false);
+    let verdict = el('span', 'badge ok', 'no drift');
+    if (d.drift.drifted) verdict = el('span', 'badge bad', 'drift');
+    else if (thin) verdict = el('span', 'badge warn', 'not enough data');
     verdict.id = 'verdict';
     info.appendChild(verdict);
     parts.push(info);

@@ -39,14 +39,7 @@ std::string StatusPage::status_json(nlohmann::json identity,
   using nlohmann::json;
   json doc = std::move(identity);
   doc["ring"] = ring_json(ring_, std::chrono::duration<double>(settings_.interval).count());
-  doc["drift"] = nullptr;
-  if (drift) {
-    try {
-      doc["drift"] = drift_view(json::parse(*drift), settings_.thresholds);
-    } catch (const json::exception& e) {
-      doc["drift_error"] = e.what();
-    }
-  }
+  doc.update(status_drift(drift, settings_.thresholds));
   doc["shadow"] = shadow_json(ring_);
   // <, > and & escaped as in the drift report: names from clients stay inert wherever it lands.
   return json_for_script(doc);

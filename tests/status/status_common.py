@@ -26,10 +26,12 @@ def browser_available():
             and os.path.isdir(os.path.join(NODE_DIR, "node_modules", "puppeteer-core")))
 
 
-def open_in_browser(url, name, timeout=90):
-    """Runs node/browser.mjs on `url`; returns what it saw (and saves it beside the screenshots)."""
+def open_in_browser(url, name, timeout=90, status_json=None):
+    """Runs node/browser.mjs on `url`; returns what it saw (and saves it beside the screenshots).
+    `status_json` (a file) answers the page's /status.json requests instead of the sidecar."""
     os.makedirs(ARTIFACTS, exist_ok=True)
-    out = subprocess.run(["node", BROWSER, "--url", url, "--out", ARTIFACTS, "--name", name],
+    extra = ["--status-json", str(status_json)] if status_json else []
+    out = subprocess.run(["node", BROWSER, "--url", url, "--out", ARTIFACTS, "--name", name] + extra,
                          capture_output=True, text=True, timeout=timeout, cwd=NODE_DIR)
     assert out.returncode == 0, out.stderr[-3000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])

@@ -89,7 +89,8 @@ def stack(tmp_path_factory):
         heads = {path: http_request(sidecar.admin_port, "GET", path)
                  for path in ("/", "/status.js", "/status.css", "/status.json", "/metrics")}
         yield {"seen": seen, "metrics": metrics, "drift": drift, "heads": heads, "work": work,
-               "profile": profile, "bodies": bodies, "llm": summary}
+               "profile": profile, "bodies": bodies, "llm": summary,
+               "admin_port": sidecar.admin_port}
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,28 @@ def shadow_stack():
         wait_for(ring_caught_up, 20, interval=0.5, what="a snapshot after the copies")
         seen = open_in_browser("http://127.0.0.1:%d/" % sidecar.admin_port, "status-page-shadow")
         yield {"seen": seen, "metrics": sidecar.scrape()}
+
+
+def test_a_drift_view_that_cannot_be_built_is_shown_as_an_error(stack):
+    """/status.json's drift_error (the /drift document could not be viewed) is said as text, not
+    as "Drift monitoring is off". The sidecar cannot be made to fail so: the browser gets a real
+    /status.json with drift replaced by an error that carries markup."""
+    doc = json.loads(stack["heads"]["/status.json"][2])
+    doc["drift"] = None
+    doc["drift_error"] = "the /drift document cannot be shown: " + MARKUP
+    path = stack["work"] / "status-drift-error.json"
+    path.write_text(json.dumps(doc))
+    seen = open_in_browser("http://127.0.0.1:%d/" % stack["admin_port"], "status-page-drift-error",
+                           status_json=path)
+    assert seen["problems"] == []
+    assert seen["drift_error"] == "Drift monitoring is on, but " + doc["drift_error"]
+    assert seen["drift_off"] is None and seen["features"] == []
+    assert seen["imgs"] == 0 and seen["onerror_attributes"] == 0
+
+
+def test_drift_off_is_said_without_a_profile(shadow_stack):
+    assert shadow_stack["seen"]["drift_off"] == "Drift monitoring is off (no --drift-profile)."
+    assert shadow_stack["seen"]["drift_error"] is None
 
 
 def test_page_loads_without_console_errors_or_csp_violations(stack):

@@ -89,3 +89,60 @@ TEST_CASE("html_escape leaves no markup and no way out of a quoted attribute") {
         "&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;");
   CHECK(html_escape("plain") == "plain");
 }
+
+TEST_CASE("features with fewer values than min_samples have not enough data") {
+  json drift = {{"features", json::array({feature("a", 0.05, 400), feature("b", 0.9, 99)})}};
+  drift["features"][1]["missing"] = 7;
+  drift["features"][1]["invalid"] = 3;
+  json thin = feature("gone", 0, 0);
+  thin["statistics"] = {{"psi", nullptr}};
+  drift["features"].push_back(thin);
+  const json f = drift_view(drift, DriftThresholds{})["features"];
+  REQUIRE(f.size() == 3);
+  CHECK(f[0]["name"] == "b");
+  CHECK(f[0]["enough_data"] == false);
+  CHECK(f[0]["flagged"] == false);
+  CHECK(f[0]["missing"] == 7);
+  CHECK(f[0]["invalid"] == 3);
+  CHECK(f[1]["name"] == "a");
+  CHECK(f[1]["enough_data"] == true);
+  CHECK(f[1]["missing"].is_null());  // the document has no count: null, not 0
+  CHECK(f[2]["name"] == "gone");
+  CHECK(f[2]["enough_data"] == false);
+  CHECK(f[2]["window_samples"] == 0);
+}
+
+TEST_CASE("status_drift tells a broken drift view from drift that is off") {
+  const json off = status_drift(std::nullopt, DriftThresholds{});
+  CHECK(off["drift"].is_null());
+  CHECK_FALSE(off.contains("drift_error"));
+
+  const json ok = status_drift(json({{"features", json::array({feature("a", 0.5, 400)})}}).dump(),
+                               DriftThresholds{});
+  CHECK(ok["drift"]["drifted"] == 1);
+  CHECK_FALSE(ok.contains("drift_error"));
+
+  for (const std::string bad : {"not json", R"({"features": [{"name": "a"}]})", "[]"}) {
+    CAPTURE(bad);
+    const json broken = status_drift(bad, DriftThresholds{});
+    CHECK(broken["drift"].is_null());
+    REQUIRE(broken.contains("drift_error"));
+    CHECK(broken["drift_error"].get<std::string>().find("/drift") != std::string::npos);
+  }
+}
+
+TEST_CASE("message_escape keeps a message on one line and its escapes readable") {
+  CHECK(message_escape("f5 (0), size_in_cm") == "f5 (0), size_in_cm");
+  CHECK(message_escape("f1\x1b[31m\nX\r\t") == "f1\\x1b[31m\\x0aX\\x0d\\x09");
+  CHECK(message_escape(std::string("a\0b\x7f", 4)) == "a\\x00b\\x7f");
+  CHECK(message_escape("a\\x41") == "a\\x5cx41");  // a literal backslash cannot fake an escape
+  // UTF-8 letters stay; C1 controls, separators and bidi overrides are escaped; bad bytes too.
+  CHECK(message_escape("größe 温度") == "größe 温度");
+  CHECK(message_escape("\xc2\x9b"
+                       "1m") == "\\u009b1m");
+  CHECK(message_escape("a\xe2\x80\xa8"
+                       "b\xe2\x80\xae"
+                       "c") == "a\\u2028b\\u202ec");
+  CHECK(message_escape("\xff\xc3") == "\\xff\\xc3");
+  CHECK(message_escape("\xc0\xaf") == "\\xc0\\xaf");  // an overlong '/'
+}

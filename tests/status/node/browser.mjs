@@ -3,8 +3,10 @@
 // text, and every console message, page error, CSP violation and dialog seen. Screenshots go to
 // --out: NAME-desktop.png (1280 wide, whole page), NAME-phone.png (390x844, the first screen) and
 // NAME-phone-full.png (the whole page at 390). The checks live in the pytest files; this only looks.
+// --status-json FILE answers the page's /status.json requests with FILE (a document the sidecar
+// cannot be made to serve, such as one with drift_error); everything else still comes from URL.
 //
-//   node browser.mjs --url URL --out DIR --name NAME
+//   node browser.mjs --url URL --out DIR --name NAME [--status-json FILE]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +20,7 @@ const url = arg('url');
 const out = arg('out', '.');
 const name = arg('name', 'page');
 const chromium = arg('chromium', process.env.CHROMIUM || '/usr/bin/chromium');
+const statusJson = arg('status-json');
 fs.mkdirSync(out, { recursive: true });
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mlsidecar-chromium-'));
 
@@ -42,6 +45,17 @@ try {
     problems.push({ kind: 'dialog', text: d.message() });
     await d.dismiss();
   });
+  if (statusJson) {
+    const body = fs.readFileSync(statusJson, 'utf8');
+    await page.setRequestInterception(true);
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/status.json') {
+        r.respond({ status: 200, contentType: 'application/json', body });
+      } else {
+        r.continue();
+      }
+    });
+  }
   // Runs before the page's scripts, outside its CSP (DevTools protocol).
   await page.evaluateOnNewDocument(() => {
     document.addEventListener('securitypolicyviolation', (e) => {
@@ -76,6 +90,9 @@ try {
       const hist = f.querySelector('svg.hist');
       return { name: f.dataset.feature, direction: f.dataset.direction,
         flagged: f.dataset.flagged === 'true', psi: numbers(f.dataset.psi)[0],
+        enough_data: f.dataset.enoughData === 'true', missing: numbers(f.dataset.missing)[0],
+        badge: (f.querySelector('h3 .badge') || {}).textContent || null,
+        sub: f.querySelector('.sub').textContent,
         severity: Number(f.dataset.severity), window_samples: Number(f.dataset.windowSamples),
         shown_name: f.querySelector('.name').textContent,
         reference: numbers(hist.dataset.reference), live: numbers(hist.dataset.live),
@@ -89,12 +106,18 @@ try {
     }));
     const model = document.getElementById('model');
     const summary = document.getElementById('drift-summary');
+    const notEnough = document.getElementById('drift-not-enough');
+    const text = (id) => (document.getElementById(id) || {}).textContent || null;
     return {
       title: document.title,
       model: model ? model.textContent : null,
       ready: (document.getElementById('ready') || {}).textContent || null,
       verdict: (document.getElementById('verdict') || {}).textContent || null,
       drifted: summary ? Number(summary.dataset.drifted) : null,
+      not_enough_data: notEnough ? JSON.parse(notEnough.dataset.features) : [],
+      not_enough_text: notEnough ? notEnough.textContent : null,
+      drift_error: text('drift-error'),
+      drift_off: text('drift-off'),
       shadow_section: !!document.getElementById('shadow'),
       shadow,
       charts,
