@@ -294,6 +294,7 @@ Awaitable<bool> ProxySession::serve_one() {
     failure = co_await acquire_upstream();
     if (failure == Failure::none) {
       sent_at = Clock::now();
+      taps_.request_sent(sent_at);
       failure = co_await send_request(expect_continue && attempt == 0);
     }
     if (failure == Failure::none) failure = co_await read_response_head(head_request);
@@ -325,7 +326,7 @@ Awaitable<bool> ProxySession::serve_one() {
     keep_alive = framing.keep_alive;
     res.keep_alive(keep_alive);
     if (res.find("x-request-id") == res.end()) res.set("x-request-id", request_id);
-    taps_.response_started(res);
+    taps_.response_started(res, head_at);
     failure = co_await relay_response(framing.bodyless);
     if (failure == Failure::none && upstream_reusable && res_->is_done() && req_->is_done()) {
       thread_.pool().give_back(std::move(up_), Clock::now());

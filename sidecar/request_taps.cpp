@@ -1,11 +1,13 @@
 #include "sidecar/request_taps.h"
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <charconv>
 #include <random>
 
 #include "metrics/llm/llm_metrics.h"
 #include "metrics/llm/stream_format.h"
+#include "metrics/shadow/shadow_analysis.h"
 #include "policies/autoscale_signals.h"
 
 namespace mlsidecar {
@@ -58,11 +60,13 @@ void RequestTaps::request_started(const RouteInfo& route,
                                   const boost::beast::http::request_header<>& head,
                                   Clock::time_point now) {
   start_ = now;
+  sent_ = model_done_ = Clock::time_point{};
   route_ = route.route;
   request_body_.clear();
   response_body_.clear();
   request_overflow_ = response_overflow_ = model_aborted_ = request_complete_ = false;
-  shadow_ = ShadowDecision::skip;
+  if (shadow_ == ShadowDecision::copy) drop_shadow_copy(shadow::DropReason::abandoned);
+  primary_answered_ = false;
   if (chain_.shadow().on()) start_shadow_copy(route, head, now);
   drift_ = chain_.drift().pick(thread_, route.route);
   llm_ = route.route == Route::generate;
@@ -73,13 +77,11 @@ void RequestTaps::request_started(const RouteInfo& route,
 }
 
 void RequestTaps::request_body(std::string_view bytes) {
-  if (shadow_ == ShadowDecision::copy && !shadow_too_large_) {
-    std::string& body = shadow_copy_.request_body;
-    if (body.size() + bytes.size() > chain_.shadow().max_body()) {
-      shadow_too_large_ = true;  // a chunked body that grew past the cap
-      std::string().swap(body);
+  if (shadow_ == ShadowDecision::copy) {
+    if (shadow_copy_.request_body.size() + bytes.size() > chain_.shadow().max_body()) {
+      drop_shadow_copy(shadow::DropReason::too_large);  // a chunked body that grew past the cap
     } else {
-      body.append(bytes);
+      gather_shadow(shadow_copy_.request_body, bytes);
     }
   }
   if (request_cap_ == 0) return;
@@ -98,7 +100,7 @@ void RequestTaps::start_shadow_copy(const RouteInfo& route,
   namespace http = boost::beast::http;
   if (!is_repeatable_model_call(route.route) || head.method() != http::verb::post) return;
   const ShadowTap& shadow = chain_.shadow();
-  const bool drawn = shadow_draw_.draw(shadow.fraction());
+  if (!shadow_draw_.draw(shadow.fraction())) return;  // most requests: nothing more to look at
   std::optional<std::uint64_t> length;
   if (head.find(http::field::transfer_encoding) == head.end()) {
     // The proxy has refused a malformed Content-Length already (framing_problem); none is 0.
@@ -107,12 +109,10 @@ void RequestTaps::start_shadow_copy(const RouteInfo& route,
     std::from_chars(text.data(), text.data() + text.size(), n);
     length = n;
   }
-  shadow_ = shadow.decide(thread_, route.route, drawn, length, now);
-  if (shadow_ != ShadowDecision::copy) return;
-  shadow_too_large_ = false;
-  shadow_copy_.release();  // already empty, unless a request ended without request_finished()
+  if (shadow.decide(thread_, route.route, true, length, now) != ShadowDecision::copy) return;
+  shadow_ = ShadowDecision::copy;
   shadow_copy_.route = route.route;
-  std::string& out = shadow_copy_.head;
+  std::string out;
   out.append(head.method_string()).append(" ").append(head.target()).append(" HTTP/1.1\r\n");
   // What the shadow needs to read the body as the model did, and to match the copy to the
   // original in its logs; nothing else (no credentials) leaves for another host.
@@ -123,12 +123,66 @@ void RequestTaps::start_shadow_copy(const RouteInfo& route,
     }
   }
   out.append("x-request-id: ").append(head["x-request-id"]).append("\r\n");
+  if (!gather_shadow(shadow_copy_.head, out)) return;
+  if (length) grow_shadow(shadow_copy_.request_body, *length);
 }
 
-void RequestTaps::response_started(const boost::beast::http::response_header<>& head) {
+// The budget counts what the copy's strings hold (their capacity), not only what they use: a
+// declared length is allocated once, a body of unknown length grows by doubling, up to the cap.
+bool RequestTaps::grow_shadow(std::string& to, std::size_t capacity) {
+  if (capacity <= to.capacity()) return true;
+  const std::size_t more = capacity - to.capacity();
+  if (!chain_.shadow().reserve(thread_, more)) {
+    drop_shadow_copy(shadow::DropReason::memory);
+    return false;
+  }
+  shadow_reserved_ += more;
+  to.reserve(capacity);
+  return true;
+}
+
+bool RequestTaps::gather_shadow(std::string& to, std::string_view bytes) {
+  const std::size_t need = to.size() + bytes.size();
+  if (need > to.capacity()) {
+    const std::size_t doubled = std::min(2 * to.capacity(), chain_.shadow().max_body());
+    if (!grow_shadow(to, std::max(need, doubled))) return false;
+  }
+  to.append(bytes);
+  return true;
+}
+
+// The copy is not sent: counted, its token and its budget given back, its memory freed.
+void RequestTaps::drop_shadow_copy(shadow::DropReason reason) {
+  const ShadowTap& shadow = chain_.shadow();
+  shadow.count_dropped(thread_, reason);
+  shadow.refund(thread_);
+  shadow.release(thread_, shadow_reserved_);
+  shadow_reserved_ = 0;
+  shadow_copy_.release();
+  shadow_ = ShadowDecision::skip;
+}
+
+void RequestTaps::response_started(const boost::beast::http::response_header<>& head,
+                                   Clock::time_point now) {
   namespace http = boost::beast::http;
+  model_done_ = now;
   if (shadow_ == ShadowDecision::copy) {
-    shadow_copy_.primary_content_type.assign(head[http::field::content_type]);
+    primary_answered_ = true;
+    shadow_copy_.primary_status = static_cast<int>(head.result_int());
+    const std::string_view encoding = head[http::field::content_encoding];
+    shadow_copy_.primary_encoded =
+        !encoding.empty() && !boost::beast::iequals(encoding, "identity");
+    if (gather_shadow(shadow_copy_.primary_content_type, head[http::field::content_type]) &&
+        !shadow_copy_.primary_encoded) {
+      // A declared length is allocated once (no doubling and copying as it arrives).
+      const std::string_view text = head[http::field::content_length];
+      std::uint64_t n = 0;
+      if (!text.empty() &&
+          std::from_chars(text.data(), text.data() + text.size(), n).ec == std::errc{}) {
+        grow_shadow(shadow_copy_.primary_body, static_cast<std::size_t>(std::min<std::uint64_t>(
+                                                   n, chain_.shadow().max_body())));
+      }
+    }
   }
   tap_active_ = false;
   if (!llm_ || head.result_int() / 100 != 2 ||
@@ -145,34 +199,41 @@ void RequestTaps::response_started(const boost::beast::http::response_header<>& 
 void RequestTaps::response_body(std::string_view bytes, Clock::time_point now) {
   if (tap_active_) tap_.on_body(bytes, now);
   if (drift_.output) append(response_body_, bytes, response_cap_, response_overflow_);
-  if (shadow_ == ShadowDecision::copy && !shadow_copy_.primary_truncated) {
+  model_done_ = now;
+  // An encoded body (gzip, ...) is not copied: the shadow's would not be encoded alike.
+  if (shadow_ == ShadowDecision::copy && !shadow_copy_.primary_truncated &&
+      !shadow_copy_.primary_encoded) {
     std::string& body = shadow_copy_.primary_body;
     const std::size_t room = chain_.shadow().max_body() - body.size();
     if (bytes.size() > room) shadow_copy_.primary_truncated = true;
-    body.append(bytes.substr(0, room));
+    gather_shadow(body, bytes.substr(0, room));
   }
 }
 
 void RequestTaps::response_aborted() { model_aborted_ = true; }
 
-void RequestTaps::finish_shadow_copy(const metrics::RequestSample& sample, bool client_aborted) {
+// A request the client left, or whose body never arrived whole, is not repeated; nor one the
+// primary model never answered (shed, refused, timed out, reset before its head): the sidecar's
+// own 502/503/504 says nothing about the model, so there is nothing to compare.
+void RequestTaps::finish_shadow_copy(bool client_aborted) {
+  const bool body_cut = sent_ != Clock::time_point{} && !request_complete_;  // sent in part
+  if (client_aborted || body_cut) return drop_shadow_copy(shadow::DropReason::abandoned);
+  if (!primary_answered_) return drop_shadow_copy(shadow::DropReason::primary_failed);
+  if (!request_complete_) return drop_shadow_copy(shadow::DropReason::abandoned);
+  shadow_copy_.primary_seconds = sent_ != Clock::time_point{} && model_done_ > sent_
+                                     ? std::chrono::duration<double>(model_done_ - sent_).count()
+                                     : 0;
+  if (model_aborted_) shadow_copy_.primary_truncated = true;
+  chain_.shadow().release(thread_, shadow_reserved_);
+  shadow_reserved_ = 0;
   shadow_ = ShadowDecision::skip;
-  if (shadow_too_large_) {
-    chain_.shadow().count_too_large();
-  } else if (request_complete_ && !client_aborted) {
-    // A request the client left, or whose body never arrived whole, is not repeated.
-    shadow_copy_.primary_status = static_cast<int>(sample.status);
-    shadow_copy_.primary_seconds =
-        sample.upstream_seconds > 0 ? sample.upstream_seconds : sample.duration_seconds;
-    if (model_aborted_) shadow_copy_.primary_truncated = true;
-    chain_.shadow().hand_over(thread_, shadow_copy_);
-  }
+  chain_.shadow().hand_over(thread_, shadow_copy_);  // counts and refunds a full queue itself
   shadow_copy_.release();
 }
 
 void RequestTaps::request_finished(const metrics::RequestSample& sample, bool client_aborted,
                                    Clock::time_point now) {
-  if (shadow_ == ShadowDecision::copy) finish_shadow_copy(sample, client_aborted);
+  if (shadow_ == ShadowDecision::copy) finish_shadow_copy(client_aborted);
   if (tap_active_) {
     tap_active_ = false;
     auto how = client_aborted   ? llm::GenerationTap::End::client_aborted

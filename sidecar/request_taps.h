@@ -4,7 +4,9 @@
 // of a model call and the primary's answer, handed to the shadow worker). One RequestTaps lives
 // in each connection and is reused for every request on it, so its buffers are allocated once per
 // connection, not per request, and only when a request is sampled. A shadow copy's buffers go
-// with the copy into the queue: the connection keeps none.
+// with the copy into the queue: the connection keeps none, and while it gathers them they count
+// against its I/O thread's budget (ShadowTraffic::reserve). A copy that is not sent in the end is
+// counted by reason (too_large, memory, abandoned, primary_failed) and gives its token back.
 //
 // Thread safety: none; it belongs to its connection's I/O thread.
 #pragma once
@@ -23,6 +25,10 @@
 #include "sidecar/shadow_queue.h"
 
 namespace mlsidecar {
+
+namespace shadow {
+enum class DropReason : std::uint8_t;
+}
 
 // Draws which requests go to the access log (--access-log-sample) or to the shadow
 // (--shadow-fraction), one sampler per purpose and connection. Each sampler starts from its
@@ -48,10 +54,14 @@ class RequestTaps {
   // `head`: the request head as it goes to the model (x-request-id set, hop-by-hop fields gone).
   void request_started(const RouteInfo& route, const boost::beast::http::request_header<>& head,
                        Clock::time_point now);
+  // The request's first byte is about to be written to the model (after connect); again for a
+  // replay on a new connection.
+  void request_sent(Clock::time_point now) { sent_ = now; }
   void request_body(std::string_view bytes);
   // The request's body has been read whole (or it had none).
   void request_complete() { request_complete_ = true; }
-  void response_started(const boost::beast::http::response_header<>& head);
+  // The model's response head, read at `now`.
+  void response_started(const boost::beast::http::response_header<>& head, Clock::time_point now);
   void response_body(std::string_view bytes, Clock::time_point now);
   void response_aborted();  // the model cut the response short
   void request_finished(const metrics::RequestSample& sample, bool client_aborted,
@@ -68,7 +78,12 @@ class RequestTaps {
   static void append(std::string& to, std::string_view bytes, std::size_t cap, bool& overflow);
   void start_shadow_copy(const RouteInfo& route, const boost::beast::http::request_header<>& head,
                          Clock::time_point now);
-  void finish_shadow_copy(const metrics::RequestSample& sample, bool client_aborted);
+  void finish_shadow_copy(bool client_aborted);
+  // Appends `bytes` to a part of the copy within the thread's budget; past it, drops the copy.
+  bool gather_shadow(std::string& to, std::string_view bytes);
+  // Makes a part of the copy hold `capacity` bytes within the budget; past it, drops the copy.
+  bool grow_shadow(std::string& to, std::size_t capacity);
+  void drop_shadow_copy(shadow::DropReason reason);
 
   const RequestChain& chain_;
   std::size_t thread_;
@@ -77,6 +92,8 @@ class RequestTaps {
 
   // The current request; the strings keep their capacity between requests.
   Clock::time_point start_{};
+  Clock::time_point sent_{};        // the request's first byte to the model
+  Clock::time_point model_done_{};  // the model's last byte read (head, then each body piece)
   Route route_ = Route::other;
   DriftTap::Pick drift_{};
   bool llm_ = false;  // a generation route: the LLM tap reads its request and response
@@ -89,7 +106,8 @@ class RequestTaps {
   bool request_complete_ = false;
   // Part 6: the copy being gathered when shadow_ is copy. Empty between copies.
   ShadowDecision shadow_ = ShadowDecision::skip;
-  bool shadow_too_large_ = false;
+  bool primary_answered_ = false;    // the model's response head arrived
+  std::size_t shadow_reserved_ = 0;  // bytes of the copy counted in the thread's budget
   ShadowCopy shadow_copy_;
 };
 

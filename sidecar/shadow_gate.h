@@ -5,7 +5,8 @@
 // model calls, no side effects the model server promises to keep), the per-connection draw falls
 // under --shadow-fraction, its declared body fits --shadow-max-body, and the thread's token
 // bucket has a token. The first two say nothing about the shadow (skip, not counted); the last
-// two are copies not sent, counted by reason.
+// two are copies not sent, counted by reason. A copy allowed here but not sent in the end (the
+// client left, the primary gave no answer, ...) gives its token back (refund()).
 //
 // The requests/s cap is split evenly across the I/O threads, each with its own bucket (no shared
 // state on the request path). A bucket holds one second of its rate, at least one token:
@@ -48,6 +49,10 @@ class TokenBucket {
     tokens_ -= 1;
     return true;
   }
+  // Gives back a token taken for something that did not happen after all.
+  void refund() {
+    if (rate_ > 0) tokens_ = std::min(burst_, tokens_ + 1);
+  }
 
  private:
   double rate_;
@@ -77,6 +82,9 @@ class ShadowGate {
     if (content_length && *content_length > max_body_) return ShadowDecision::too_large;
     return bucket_.take(now) ? ShadowDecision::copy : ShadowDecision::rate_limited;
   }
+  // A copy decide() allowed was not sent (the client left, the primary failed, ...): its token
+  // goes back, so that such requests do not spend the rate.
+  void refund() { bucket_.refund(); }
 
  private:
   TokenBucket bucket_;

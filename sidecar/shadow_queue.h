@@ -32,13 +32,16 @@ struct ShadowCopy {
   // ending in CRLF; the worker adds Host, Content-Length, the marker and the blank line.
   std::string head;
   std::string request_body;
-  // The primary's answer: status (the client's), seconds from sending to the last byte, and the
-  // body up to --shadow-max-body (`primary_truncated` when it was longer).
+  // The primary model's answer: its status, seconds from the request's first byte written to the
+  // model to the answer's last byte read from it, and the body up to --shadow-max-body
+  // (`primary_truncated` when it was longer; none when `primary_encoded`: a Content-Encoding
+  // such as gzip, which the shadow, never sent the client's Accept-Encoding, would not use).
   int primary_status = 0;
   double primary_seconds = 0;
   std::string primary_content_type;
   std::string primary_body;
   bool primary_truncated = false;
+  bool primary_encoded = false;
 
   std::size_t bytes() const {
     return head.size() + request_body.size() + primary_content_type.size() + primary_body.size();
@@ -54,6 +57,7 @@ struct ShadowCopy {
     primary_content_type.swap(other.primary_content_type);
     primary_body.swap(other.primary_body);
     std::swap(primary_truncated, other.primary_truncated);
+    std::swap(primary_encoded, other.primary_encoded);
   }
 };
 

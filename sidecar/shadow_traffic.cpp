@@ -1,5 +1,6 @@
 #include "sidecar/shadow_traffic.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "metrics/drift/payload.h"
@@ -8,17 +9,13 @@
 
 namespace mlsidecar {
 
-struct alignas(64) ShadowTraffic::Shard {
-  Shard(const Config& config, std::size_t threads, Clock::time_point now)
-      : gate(config.shadow_max_rps, static_cast<unsigned>(threads), config.shadow_max_body, now),
-        queue(kQueueSlots, queue_bytes(config.shadow_max_body)) {}
-  ShadowGate gate;
-  ShadowQueue queue;
-};
+ShadowTraffic::Shard::Shard(const Config& config, std::size_t threads, Clock::time_point now)
+    : gate(config.shadow_max_rps, static_cast<unsigned>(threads), config.shadow_max_body, now),
+      queue(kQueueSlots, queue_bytes(config.shadow_max_body)) {}
 
 namespace {
 
-shadow::ShadowAnalysisSettings analysis_settings(const Config& config) {
+shadow::ShadowAnalysisSettings analysis_settings(const Config& config, std::size_t threads) {
   shadow::ShadowAnalysisSettings settings;
   settings.version = config.shadow_version;
   settings.profile_path = config.drift_profile;
@@ -29,13 +26,18 @@ shadow::ShadowAnalysisSettings analysis_settings(const Config& config) {
   settings.argmax_outputs = config.shadow_argmax_outputs;
   settings.drift_window = config.drift_window;
   settings.drift_interval = config.drift_interval;
+  settings.producers = threads + 1;  // the I/O threads, then the worker
+  // The shadow drift engine gets at most --shadow-max-rps bodies/s: room for two of the largest.
+  settings.drift_queue_bytes = std::max<std::size_t>(4u << 20, 2 * config.shadow_max_body);
   return settings;
 }
 
 }  // namespace
 
 ShadowTraffic::ShadowTraffic(const Config& config)
-    : fraction_(config.shadow_fraction), max_body_(config.shadow_max_body) {
+    : fraction_(config.shadow_fraction),
+      max_body_(config.shadow_max_body),
+      gather_limit_(gather_bytes(config.shadow_max_body)) {
   const auto endpoint = shadow_upstream_of(config);
   if (!endpoint) throw ConfigError("--shadow-upstream: empty");
   const std::size_t threads = config.threads < 1 ? 1 : config.threads;
@@ -46,7 +48,7 @@ ShadowTraffic::ShadowTraffic(const Config& config)
     queues.push_back(&shards_.back()->queue);
   }
   try {
-    analysis_ = std::make_shared<shadow::ShadowAnalysis>(analysis_settings(config));
+    analysis_ = std::make_shared<shadow::ShadowAnalysis>(analysis_settings(config, threads));
   } catch (const std::runtime_error& e) {
     throw ConfigError(std::string("--shadow-upstream: ") + e.what());
   }
@@ -55,6 +57,7 @@ ShadowTraffic::ShadowTraffic(const Config& config)
   params.max_body = config.shadow_max_body;
   params.timeout = config.shadow_timeout;
   params.max_in_flight = kMaxInFlight;
+  params.producer = threads;
   worker_ = std::make_unique<ShadowWorker>(params, std::move(queues), *analysis_);
 }
 
@@ -81,9 +84,9 @@ ShadowDecision ShadowTraffic::decide(std::size_t thread, Route route, bool drawn
                                      Clock::time_point now) {
   const ShadowDecision decision = shards_[thread]->gate.decide(route, drawn, content_length, now);
   if (decision == ShadowDecision::too_large) {
-    analysis_->record_dropped(shadow::DropReason::too_large);
+    analysis_->record_dropped(thread, shadow::DropReason::too_large);
   } else if (decision == ShadowDecision::rate_limited) {
-    analysis_->record_dropped(shadow::DropReason::rate_limited);
+    analysis_->record_dropped(thread, shadow::DropReason::rate_limited);
   }
   return decision;
 }
@@ -93,12 +96,13 @@ void ShadowTraffic::hand_over(std::size_t thread, ShadowCopy& copy) {
     worker_->wake();
     return;
   }
-  analysis_->record_dropped(shadow::DropReason::queue_full);
+  analysis_->record_dropped(thread, shadow::DropReason::queue_full);
+  shards_[thread]->gate.refund();
   copy.release();
 }
 
-void ShadowTraffic::count_dropped(shadow::DropReason reason) { analysis_->record_dropped(reason); }
-
-void ShadowTap::count_too_large() const { traffic_->count_dropped(shadow::DropReason::too_large); }
+void ShadowTraffic::count_dropped(std::size_t thread, shadow::DropReason reason) {
+  analysis_->record_dropped(thread, reason);
+}
 
 }  // namespace mlsidecar

@@ -4,13 +4,15 @@
 // ShadowAnalysis that compares each pair and publishes mlsidecar_shadow_*. ShadowTap is how the
 // request path sees it: an object that does nothing when --shadow-upstream is empty.
 //
-// Memory (docs/reliability.md, "Shadow traffic"): each queue holds at most kQueueSlots copies
-// and queue_bytes(max_body) bytes; the worker at most kMaxInFlight exchanges, each a copy and an
-// answer of at most max_body.
+// Memory (docs/reliability.md, "Shadow traffic"): on each I/O thread, the copies being gathered
+// (connections reading a copied request and the primary's answer) hold at most
+// gather_bytes(max_body) together: reserve() refuses beyond, and the copy is dropped (`memory`);
+// each queue holds at most kQueueSlots copies and queue_bytes(max_body) bytes; the worker at most
+// kMaxInFlight exchanges, each a copy and an answer of at most max_body.
 //
-// Thread safety: decide() and hand_over() from the I/O thread `thread` only (its shard);
-// count_dropped() from any thread; start() and stop() from the thread that owns the chain, stop()
-// after the I/O threads have ended.
+// Thread safety: decide(), reserve(), release(), refund(), hand_over() and count_dropped() from
+// the I/O thread `thread` only (its shard: plain counters, no atomics); start() and stop() from
+// the thread that owns the chain, stop() after the I/O threads have ended.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -46,6 +48,12 @@ class ShadowTraffic {
     const std::size_t two_copies = 4 * max_body + 64 * 1024;
     return two_copies > (8u << 20) ? two_copies : (8u << 20);
   }
+  // Bytes the copies being gathered on one I/O thread may hold together: 16 MiB, and at least one
+  // copy of the largest size.
+  static std::size_t gather_bytes(std::size_t max_body) {
+    const std::size_t one_copy = 2 * max_body + 64 * 1024;
+    return one_copy > (16u << 20) ? one_copy : (16u << 20);
+  }
 
   // Throws ConfigError for an unreadable --drift-profile (the analysis reads it too).
   explicit ShadowTraffic(const Config& config);
@@ -63,15 +71,33 @@ class ShadowTraffic {
   // The decision for one request whose head has arrived; too_large and rate_limited are counted.
   ShadowDecision decide(std::size_t thread, Route route, bool drawn,
                         std::optional<std::uint64_t> content_length, Clock::time_point now);
+  // Counts `bytes` more of copies being gathered on `thread`; false (nothing counted) when that
+  // would pass gather_bytes().
+  bool reserve(std::size_t thread, std::size_t bytes) {
+    Shard& shard = *shards_[thread];
+    if (bytes > gather_limit_ - shard.gathering) return false;
+    shard.gathering += bytes;
+    return true;
+  }
+  void release(std::size_t thread, std::size_t bytes) { shards_[thread]->gathering -= bytes; }
+  std::size_t gathering(std::size_t thread) const { return shards_[thread]->gathering; }
+  // A copy decide() allowed is not sent: its token goes back.
+  void refund(std::size_t thread) { shards_[thread]->gate.refund(); }
   // Queues `copy` for the worker (leaving it empty) or counts it as dropped (queue_full) and
   // releases its memory.
   void hand_over(std::size_t thread, ShadowCopy& copy);
-  void count_dropped(shadow::DropReason reason);
+  void count_dropped(std::size_t thread, shadow::DropReason reason);
 
  private:
-  struct Shard;
+  struct alignas(64) Shard {
+    Shard(const Config& config, std::size_t threads, Clock::time_point now);
+    ShadowGate gate;
+    ShadowQueue queue;
+    std::size_t gathering = 0;  // bytes of the copies being gathered on this thread
+  };
   double fraction_;
   std::size_t max_body_;
+  std::size_t gather_limit_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::shared_ptr<shadow::ShadowAnalysis> analysis_;
   std::unique_ptr<ShadowWorker> worker_;
@@ -94,8 +120,18 @@ class ShadowTap {
     return traffic_->decide(thread, route, drawn, content_length, now);
   }
   // Only for a request decide() chose to copy.
+  bool reserve(std::size_t thread, std::size_t bytes) const {
+    return traffic_->reserve(thread, bytes);
+  }
+  void release(std::size_t thread, std::size_t bytes) const { traffic_->release(thread, bytes); }
+  void refund(std::size_t thread) const { traffic_->refund(thread); }
+  std::size_t gathering(std::size_t thread) const {
+    return traffic_ ? traffic_->gathering(thread) : 0;
+  }
   void hand_over(std::size_t thread, ShadowCopy& copy) const { traffic_->hand_over(thread, copy); }
-  void count_too_large() const;
+  void count_dropped(std::size_t thread, shadow::DropReason reason) const {
+    traffic_->count_dropped(thread, reason);
+  }
 
  private:
   ShadowTraffic* traffic_ = nullptr;

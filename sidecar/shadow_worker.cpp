@@ -1,6 +1,9 @@
 #include "sidecar/shadow_worker.h"
 
 #include <pthread.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <array>
 #include <boost/asio/co_spawn.hpp>
@@ -38,6 +41,14 @@ namespace {
 constexpr std::size_t kHeaderLimit = 64 * 1024;
 constexpr std::size_t kReadPiece = 16 * 1024;
 constexpr int kMaxInterimResponses = 8;
+// A pooled connection idle this long is closed: model servers close theirs after a few seconds
+// (uvicorn 5 s), and a socket the shadow closed would sit in CLOSE_WAIT until reused.
+constexpr std::chrono::milliseconds kIdleExpiry{2000};
+// How often the idle pool is checked for connections expired or closed by the shadow.
+constexpr std::chrono::milliseconds kIdleSweep{500};
+// A connection idle less than this is reused without a look (a recv syscall per copy, under
+// load); one the shadow closed in that moment fails before any answer and is resent.
+constexpr std::chrono::milliseconds kPeekAfter{100};
 
 using Resolver = asio::ip::basic_resolver<tcp, net::Executor>;
 
@@ -45,17 +56,31 @@ struct ShadowConnection {
   explicit ShadowConnection(const net::Executor& ex) : socket(ex) {}
   net::Socket socket;
   beast::flat_buffer buffer;
+  Clock::time_point idle_since{};  // when it went back to the pool
 };
+
+// Whether an idle connection can carry another request: not expired, and the shadow has neither
+// closed it (a read would see end of file) nor sent anything unasked.
+bool still_open(ShadowConnection& conn, Clock::time_point now) {
+  if (now - conn.idle_since >= kIdleExpiry || conn.buffer.size() > 0) return false;
+  if (now - conn.idle_since < kPeekAfter) return true;
+  char byte;
+  const ssize_t n =
+      ::recv(conn.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);  // NOLINT
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 // What one exchange holds. Shared with its deadline's handler, which may run after the
 // coroutine has ended.
 struct Exchange {
   explicit Exchange(const net::Executor& ex) : deadline(ex), resolver(ex) {}
   ShadowCopy copy;
+  std::string head_out;  // the request head as sent: the copy's, with Host and the marker
   std::unique_ptr<ShadowConnection> conn;
   net::Timer deadline;
   Resolver resolver;
   bool timed_out = false;
+  bool pooled = false;  // conn came from the idle pool
   void cut() {
     timed_out = true;
     resolver.cancel();
@@ -72,13 +97,11 @@ struct ShadowResponse {
   std::string content_type;
   std::string body;
   bool truncated = false;
-  bool reusable = false;   // complete, and the connection may carry another request
-  bool any_bytes = false;  // the shadow answered something (no replay after that)
+  bool encoded = false;      // a Content-Encoding other than identity
+  bool reusable = false;     // complete, and the connection may carry another request
+  bool any_bytes = false;    // the shadow answered something (no replay after that)
+  Clock::time_point done{};  // the answer's last byte read
 };
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 }  // namespace
 
@@ -88,11 +111,15 @@ struct ShadowWorker::Impl {
         queues(std::move(q)),
         analysis(a),
         work(asio::make_work_guard(io)),
-        host(params.upstream.to_string()) {}
+        host(params.upstream.to_string()),
+        sweep(io.get_executor()) {}
 
   void pump();
   Awaitable<void> run_exchange(std::shared_ptr<Exchange> ex);
-  Awaitable<bool> connect(Exchange& ex);
+  Awaitable<bool> connect(Exchange& ex, bool fresh);
+  void pool(std::unique_ptr<ShadowConnection> conn);
+  void arm_sweep();
+  void sweep_idle();
   Awaitable<void> send_and_read(Exchange& ex, ShadowResponse& out, error_code& ec);
   void shut_down();
   void drop_queued();
@@ -111,7 +138,8 @@ struct ShadowWorker::Impl {
   std::size_t next_queue = 0;
   ShadowCopy next;  // what pump() pops into, before an exchange takes it
   bool stopping = false;
-  std::string head_out;  // reused for every request head
+  net::Timer sweep;  // armed while the idle pool is not empty
+  bool sweep_armed = false;
 };
 
 void ShadowWorker::Impl::pump() {
@@ -132,12 +160,19 @@ void ShadowWorker::Impl::pump() {
   }
 }
 
-// A pooled connection, or a new one (resolved anew, so that a Service that moved is found).
-Awaitable<bool> ShadowWorker::Impl::connect(Exchange& ex) {
-  if (!idle.empty()) {
-    ex.conn = std::move(idle.back());
+// A pooled connection still open (unless `fresh`), or a new one (resolved anew, so that a
+// Service that moved is found).
+Awaitable<bool> ShadowWorker::Impl::connect(Exchange& ex, bool fresh) {
+  ex.pooled = false;
+  const auto now = Clock::now();
+  while (!fresh && !idle.empty()) {
+    std::unique_ptr<ShadowConnection> conn = std::move(idle.back());
     idle.pop_back();
-    co_return true;
+    if (still_open(*conn, now)) {
+      ex.conn = std::move(conn);
+      ex.pooled = true;
+      co_return true;
+    }
   }
   ex.conn = std::make_unique<ShadowConnection>(io.get_executor());
   error_code ec;
@@ -153,6 +188,7 @@ Awaitable<bool> ShadowWorker::Impl::connect(Exchange& ex) {
 Awaitable<void> ShadowWorker::Impl::send_and_read(Exchange& ex, ShadowResponse& out,
                                                   error_code& ec) {
   ShadowConnection& conn = *ex.conn;
+  std::string& head_out = ex.head_out;
   head_out.assign(ex.copy.head);
   head_out.append("Host: ").append(host).append("\r\nx-mlsidecar-shadow: 1\r\nContent-Length: ");
   head_out.append(std::to_string(ex.copy.request_body.size())).append("\r\n\r\n");
@@ -184,6 +220,8 @@ Awaitable<void> ShadowWorker::Impl::send_and_read(Exchange& ex, ShadowResponse& 
     co_return;
   }
   out.content_type = std::string(res[http::field::content_type]);
+  const std::string_view encoding = res[http::field::content_encoding];
+  out.encoded = !encoding.empty() && !beast::iequals(encoding, "identity");
   char piece[kReadPiece];
   while (!parser->is_done()) {
     res.body().data = piece;
@@ -196,10 +234,12 @@ Awaitable<void> ShadowWorker::Impl::send_and_read(Exchange& ex, ShadowResponse& 
       // A longer answer (an endless stream too) is cut here; its connection cannot be reused.
       out.body.append(piece, params.max_body - out.body.size());
       out.truncated = true;
+      out.done = Clock::now();
       co_return;
     }
     out.body.append(piece, got);
   }
+  out.done = Clock::now();
   out.reusable = res.keep_alive() && !parser->need_eof();
 }
 
@@ -211,40 +251,70 @@ Awaitable<void> ShadowWorker::Impl::run_exchange(std::shared_ptr<Exchange> ex) {
   ShadowResponse response;
   Clock::time_point sent{};
   // A pooled connection the shadow closed while idle fails before any answer: the copy is sent
-  // once more on a new connection (the routes shadowed are safe to repeat).
+  // once more, always on a new connection (the routes shadowed are safe to repeat), and the rest
+  // of the idle pool, as old, is closed.
   for (int attempt = 0; attempt < 2 && !stopping; ++attempt) {
-    const bool pooled = !idle.empty();
-    if (!co_await connect(*ex)) break;
+    if (!co_await connect(*ex, /*fresh=*/attempt > 0)) break;
     response = ShadowResponse{};
+    // As the primary's latency (RequestTaps): from the request's first byte written to the
+    // model, after connect, to the answer's last byte read.
     sent = Clock::now();
     error_code ec;
     co_await send_and_read(*ex, response, ec);
-    if (!ec || response.any_bytes || !pooled || ex->timed_out) {
+    if (!ec || response.any_bytes || !ex->pooled || ex->timed_out) {
       if (ec && !response.truncated) response.status = 0;
       break;
     }
     ex->conn.reset();
+    idle.clear();
   }
-  const double seconds = sent == Clock::time_point{} ? 0 : seconds_since(sent);
+  const Clock::time_point done =
+      response.done == Clock::time_point{} ? Clock::now() : response.done;
+  const double seconds =
+      sent == Clock::time_point{} ? 0 : std::chrono::duration<double>(done - sent).count();
   ex->deadline.cancel();
   std::erase(active, ex.get());
   if (stopping) {
-    analysis.record_dropped(shadow::DropReason::shutdown);
+    analysis.record_dropped(params.producer, shadow::DropReason::shutdown);
     co_return;
   }
   const ShadowCopy& copy = ex->copy;
   shadow::ShadowPair pair;
   pair.route = copy.route;
   pair.request_body = copy.request_body;
-  pair.primary = {copy.primary_status, copy.primary_seconds, copy.primary_content_type,
-                  copy.primary_body, copy.primary_truncated};
-  pair.shadow = {response.status, seconds, response.content_type, response.body,
-                 response.truncated};
+  pair.primary = {copy.primary_status, copy.primary_seconds,   copy.primary_content_type,
+                  copy.primary_body,   copy.primary_truncated, copy.primary_encoded};
+  pair.shadow = {response.status,    seconds,         response.content_type, response.body,
+                 response.truncated, response.encoded};
   analysis.record_pair(pair);
-  if (response.reusable && ex->conn && idle.size() < params.max_in_flight) {
-    idle.push_back(std::move(ex->conn));
-  }
+  if (response.reusable && ex->conn) pool(std::move(ex->conn));
   pump();
+}
+
+void ShadowWorker::Impl::pool(std::unique_ptr<ShadowConnection> conn) {
+  if (stopping || idle.size() >= params.max_in_flight) return;  // closed
+  conn->idle_since = Clock::now();
+  idle.push_back(std::move(conn));
+  arm_sweep();
+}
+
+void ShadowWorker::Impl::arm_sweep() {
+  if (sweep_armed || idle.empty() || stopping) return;
+  sweep_armed = true;
+  sweep.expires_after(kIdleSweep);
+  sweep.async_wait([this](error_code ec) {
+    sweep_armed = false;
+    if (!ec) sweep_idle();
+  });
+}
+
+// Closes the idle connections expired or closed by the shadow (none is left in CLOSE_WAIT
+// longer than a sweep); looks again later while any remain.
+void ShadowWorker::Impl::sweep_idle() {
+  if (stopping) return;
+  const auto now = Clock::now();
+  std::erase_if(idle, [now](const auto& conn) { return !still_open(*conn, now); });
+  arm_sweep();
 }
 
 // On the worker thread: no new exchange starts, the open ones are cut (and count themselves as
@@ -253,13 +323,14 @@ void ShadowWorker::Impl::shut_down() {
   stopping = true;
   for (Exchange* ex : active) ex->cut();
   idle.clear();
+  sweep.cancel();
 }
 
 // After the thread has ended: the copies still queued were never sent.
 void ShadowWorker::Impl::drop_queued() {
   ShadowCopy copy;
   for (ShadowQueue* queue : queues) {
-    while (queue->pop(copy)) analysis.record_dropped(shadow::DropReason::shutdown);
+    while (queue->pop(copy)) analysis.record_dropped(params.producer, shadow::DropReason::shutdown);
   }
 }
 

@@ -99,6 +99,8 @@ std::string_view skip_reason_name(SkipReason reason) {
       return "truncated";
     case SkipReason::unreadable:
       return "unreadable";
+    case SkipReason::encoded:
+      return "encoded";
     case SkipReason::shape_mismatch:
       break;
   }

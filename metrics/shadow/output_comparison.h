@@ -46,8 +46,9 @@ enum class SkipReason : std::uint8_t {
   truncated,       // either body was longer than --shadow-max-body
   unreadable,      // a payload reader could not read either body
   shape_mismatch,  // rows, values or vector widths differ
+  encoded,         // either body has a Content-Encoding (gzip, ...): not copied, not read
 };
-inline constexpr std::size_t kSkipReasonCount = 4;
+inline constexpr std::size_t kSkipReasonCount = 5;
 std::string_view skip_reason_name(SkipReason reason);
 
 struct NumberDifference {

@@ -2,6 +2,7 @@
 // shadow_exposition.cpp.
 #include "metrics/shadow/shadow_analysis.h"
 
+#include <algorithm>
 #include <exception>
 #include <limits>
 #include <utility>
@@ -49,6 +50,12 @@ std::string_view drop_reason_name(DropReason reason) {
       return "rate_limited";
     case DropReason::too_large:
       return "too_large";
+    case DropReason::memory:
+      return "memory";
+    case DropReason::abandoned:
+      return "abandoned";
+    case DropReason::primary_failed:
+      return "primary_failed";
     case DropReason::shutdown:
       break;
   }
@@ -59,7 +66,9 @@ ShadowAnalysis::Impl::Impl(ShadowAnalysisSettings s)
     : settings(std::move(s)),
       profile(load(settings.profile_path)),
       comparison({settings.format, settings.class_outputs, settings.argmax_outputs},
-                 profile ? &*profile : nullptr) {
+                 profile ? &*profile : nullptr),
+      producer_rows(std::max<std::size_t>(1, settings.producers)),
+      dropped(std::make_unique<DropCells[]>(producer_rows)) {
   // Outputs named up front get their series (at zero) and their label first: the flags, then the
   // profile's output features, except the columns of argmax vectors.
   auto declare = [this](const std::string& name, bool as_label) {
@@ -84,6 +93,7 @@ ShadowAnalysis::Impl::Impl(ShadowAnalysisSettings s)
   // the memory of bodies waiting for the drift worker.
   ds.max_body = std::numeric_limits<std::size_t>::max();
   ds.queue_capacity = 1024;  // one producer (the shadow worker) at the shadow's sampled rate
+  ds.queue_bytes = settings.drift_queue_bytes;
   ds.metric_prefix = "mlsidecar_shadow_";
   ds.metric_labels = {{"version", settings.version}};
   drift = std::make_unique<drift::DriftEngine>(std::move(ds), 1, std::move(watched));
@@ -106,9 +116,12 @@ void ShadowAnalysis::compute_drift_now() {
   if (impl_->drift) impl_->drift->compute_now();
 }
 
-void ShadowAnalysis::record_dropped(DropReason reason) noexcept {
+void ShadowAnalysis::record_dropped(std::size_t producer, DropReason reason) noexcept {
   const auto i = static_cast<std::size_t>(reason);
-  if (i < kDropReasonCount) bump(impl_->dropped[i]);
+  if (i >= kDropReasonCount) return;
+  // One writer per row: a plain increment, published to Collect() by the relaxed store.
+  Counter& c = impl_->dropped[std::min(producer, impl_->producer_rows - 1)].counts[i];
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void ShadowAnalysis::record_pair(const ShadowPair& pair) {
@@ -126,11 +139,15 @@ void ShadowAnalysis::record_pair(const ShadowPair& pair) {
   }
 
   // The shadow's own drift is read whatever the primary answered.
-  if (m.drift && is_2xx(s.status) && !s.truncated) {
+  if (m.drift && is_2xx(s.status) && !s.truncated && !s.encoded) {
     m.drift->offer(0, drift::Direction::output, pair.route, s.body);
   }
   if (!is_2xx(p.status) || !is_2xx(s.status)) {
     bump(m.skipped[static_cast<std::size_t>(SkipReason::not_2xx)]);
+    return;
+  }
+  if (p.encoded || s.encoded) {
+    bump(m.skipped[static_cast<std::size_t>(SkipReason::encoded)]);
     return;
   }
   if (p.truncated || s.truncated) {

@@ -7,7 +7,8 @@
 //                                                            status class (2xx..5xx) or "error"
 //                                                            (no answer: refused, reset, timeout)
 //   mlsidecar_shadow_dropped_total{version,reason}           copies not sent: queue_full,
-//                                                            rate_limited, too_large, shutdown
+//                                                            rate_limited, too_large, memory,
+//                                                            abandoned, primary_failed, shutdown
 //   mlsidecar_shadow_compared_total{version,route}           pairs compared (shadow answered)
 //   mlsidecar_shadow_status_matches_total{version,route}     ... whose status classes agree
 //   mlsidecar_shadow_latency_ratio{version,route}            histogram: shadow / primary latency
@@ -17,7 +18,8 @@
 //   mlsidecar_shadow_output_relative_difference{version,output} histogram, |s-p| / max(|p|, eps)
 //   mlsidecar_shadow_output_skipped_total{version,reason}   answered pairs whose outputs were not
 //                                                            compared: not_2xx, truncated,
-//                                                            unreadable, shape_mismatch
+//                                                            unreadable, shape_mismatch,
+//                                                            encoded
 //   mlsidecar_shadow_output_token_ratio{version}             histogram, LLM: shadow / primary
 //                                                            output tokens
 //   mlsidecar_shadow_finish_reason_compared_total{version}   LLM pairs with both finish reasons
@@ -35,8 +37,10 @@
 // `output` is a feature name from the payload readers (bounded: the profile's output features,
 // the --shadow-*-outputs flags, at most kMaxOutputs; others fold into "other").
 //
-// Thread safety: record_dropped() from any thread (relaxed atomics, no lock); record_pair() from
-// the one shadow worker thread; Collect() from any thread.
+// Thread safety: record_dropped(producer, ...) from one thread per producer index at a time (each
+// producer has its own cache line of counters, written with a relaxed load and store, no locked
+// instruction; Collect() sums them); record_pair() from the one shadow worker thread; Collect()
+// from any thread.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -57,8 +61,16 @@ namespace mlsidecar::shadow {
 
 inline constexpr std::size_t kMaxOutputs = 64;
 
-enum class DropReason : std::uint8_t { queue_full, rate_limited, too_large, shutdown };
-inline constexpr std::size_t kDropReasonCount = 4;
+enum class DropReason : std::uint8_t {
+  queue_full,      // the I/O thread's queue to the worker is full
+  rate_limited,    // --shadow-max-rps spent
+  too_large,       // the request body is over --shadow-max-body (declared or chunked)
+  memory,          // the I/O thread's budget for copies being gathered is spent
+  abandoned,       // the client left, or its body never arrived whole
+  primary_failed,  // the primary model gave no answer (shed, refused, timed out, reset)
+  shutdown,        // queued or in flight when the sidecar stopped
+};
+inline constexpr std::size_t kDropReasonCount = 7;
 std::string_view drop_reason_name(DropReason reason);
 
 struct ShadowAnalysisSettings {
@@ -69,6 +81,10 @@ struct ShadowAnalysisSettings {
   std::vector<std::string> class_outputs;   // --shadow-class-outputs: compared as labels
   std::vector<std::string> argmax_outputs;  // --shadow-argmax-outputs: vectors, argmax compared
   std::size_t drift_window = 1000;          // --drift-window
+  std::size_t producers = 1;  // threads that record drops: the I/O threads and the worker
+  // The shadow drift engine's queue: bytes of bodies waiting for its worker. It sees at most
+  // --shadow-max-rps bodies/s, so less than the primary's drift engine (16 MiB per producer).
+  std::size_t drift_queue_bytes = 4 << 20;
   std::chrono::milliseconds drift_interval{10000};  // --drift-interval
 };
 
@@ -80,6 +96,7 @@ struct Answer {
   std::string_view content_type;
   std::string_view body;
   bool truncated = false;
+  bool encoded = false;  // a Content-Encoding other than identity: the body is not compared
 };
 
 struct ShadowPair {
@@ -100,7 +117,8 @@ class ShadowAnalysis : public prometheus::Collectable {
   void start();  // starts the shadow drift engine's worker, if any
   void stop();   // stops and joins it; idempotent
 
-  void record_dropped(DropReason reason) noexcept;
+  // `producer` < settings.producers; one thread at a time per producer.
+  void record_dropped(std::size_t producer, DropReason reason) noexcept;
   // A copy that was sent, with the shadow's answer (status 0: none) beside the primary's.
   void record_pair(const ShadowPair& pair);
 

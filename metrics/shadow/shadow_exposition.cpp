@@ -144,7 +144,9 @@ std::vector<MetricFamily> ShadowAnalysis::Collect() const {
   }
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
     const std::string reason(drop_reason_name(static_cast<DropReason>(i)));
-    add_counter(out[dropped], {{"reason", reason}, version}, get(m.dropped[i]));
+    std::uint64_t n = 0;
+    for (std::size_t row = 0; row < m.producer_rows; ++row) n += get(m.dropped[row].counts[i]);
+    add_counter(out[dropped], {{"reason", reason}, version}, n);
   }
   for (std::size_t i = 0; i < kSkipReasonCount; ++i) {
     const std::string reason(skip_reason_name(static_cast<SkipReason>(i)));

@@ -1,8 +1,9 @@
 // Internal state of ShadowAnalysis shared by shadow_analysis.cpp (recording, on the shadow
 // worker) and shadow_exposition.cpp (Collect). Not part of the public API.
 //
-// Every cell is an atomic: dropped counts take fetch_add (any I/O thread); the rest have one
-// writer, the shadow worker, and are read by Collect() with relaxed loads, so no lock is held.
+// Every cell is an atomic with one writer: the dropped counts a row per producer (an I/O thread,
+// or the worker), the rest the shadow worker; Collect() reads them with relaxed loads, so no lock
+// is held and no cache line is written by two threads.
 #pragma once
 
 #include <array>
@@ -52,6 +53,11 @@ struct OutputCells {
   metrics::ShardHistogram relative;
 };
 
+// One producer's dropped counts, alone on its cache line(s).
+struct alignas(64) DropCells {
+  std::array<Counter, kDropReasonCount> counts{};
+};
+
 struct ShadowAnalysis::Impl {
   explicit Impl(ShadowAnalysisSettings s);
 
@@ -63,7 +69,8 @@ struct ShadowAnalysis::Impl {
   metrics::LabelTable outputs{kMaxOutputs + 1};  // kMaxOutputs names, then "other"
   std::unique_ptr<OutputCells[]> output_cells = std::make_unique<OutputCells[]>(kMaxOutputs + 1);
 
-  std::array<Counter, kDropReasonCount> dropped{};
+  const std::size_t producer_rows;       // settings.producers, at least 1
+  std::unique_ptr<DropCells[]> dropped;  // producer_rows rows
   std::array<RouteCells, kRouteCount> routes;
   std::array<Counter, kSkipReasonCount> skipped{};
   metrics::ShardHistogram token_ratio;

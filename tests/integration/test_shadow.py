@@ -10,7 +10,9 @@ client's answers, the sidecar's latency, file descriptors and memory are checked
 import http.client
 import json
 import os
+import socket
 import sys
+import threading
 import time
 
 import pytest
@@ -19,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
 
 from common import start_sidecar  # noqa: E402
-from procs import VersionedModel, free_port, metric_sum, wait_for  # noqa: E402
+from procs import VersionedModel, free_port, histogram_buckets, metric_sum, wait_for  # noqa: E402
 
 INFER = "/v2/models/iris/infer"
 
@@ -227,3 +229,217 @@ def test_an_endless_shadow_answer_is_cut_at_the_cap(primary):
         # Answered 200, then cut at 20 kB: the shadow sees its stream closed by the sidecar.
         assert metric_sum(m, "mlsidecar_shadow_requests_total", version="v2", code="2xx") == n
         wait_for(lambda: shadow.stats()["streams_cut"] == n, what="the shadow to see the cuts")
+
+
+def close_wait_sockets(remote_port):
+    """Sockets on this host in CLOSE_WAIT towards 127.0.0.1:`remote_port` (the shadow closed
+    them, the sidecar has not)."""
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "08" and int(fields[2].split(":")[1], 16) == remote_port:
+                        n += 1
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def code_count(metrics, code):
+    return metric_sum(metrics, "mlsidecar_shadow_requests_total", version="v2", code=code)
+
+
+def concurrently(fn, args):
+    results = [None] * len(args)
+
+    def run(i):
+        results[i] = fn(*args[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(args))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def one_request(port, k, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", INFER, body=infer_body(k),
+                     headers=dict({"Content-Type": "application/json"}, **(headers or {})))
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_pooled_connections_the_shadow_closed_while_idle_are_not_reused(primary):
+    # The shadow closes a keep-alive connection idle 500 ms (uvicorn does after 5 s). The
+    # worker's pool is filled by concurrent copies; after a pause every later copy must still get
+    # an answer: a dead pooled connection is never tried twice, nor left in CLOSE_WAIT.
+    burst = 16
+    with VersionedModel("--idle-close-ms", "500", "--delay-ms", "50") as shadow, \
+         shadow_sidecar(primary, shadow.port) as sc:
+        concurrently(one_request, [(sc.port, k) for k in range(burst)])
+        wait_for(lambda: sent(sc.scrape()) == burst, what="the burst's copies answered")
+        time.sleep(1.5)
+        # The shadow closed them all; the sidecar closed its ends too.
+        wait_for(lambda: close_wait_sockets(shadow.port) == 0, timeout=5,
+                 what="no socket left in CLOSE_WAIT")
+        client = Client(sc.port)
+        for k in range(10):
+            assert client.post(INFER, infer_body(k))[0] == 200
+            wait_for(lambda: sent(sc.scrape()) == burst + k + 1, what="copy %d answered" % k)
+        client.close()
+        m = sc.scrape()
+        assert code_count(m, "error") == 0
+        assert code_count(m, "2xx") == burst + 10
+
+
+def test_a_compressed_primary_answer_is_compared_for_status_not_outputs(primary):
+    n = 20
+    with VersionedModel("--gzip") as gz_primary, VersionedModel() as shadow, \
+         shadow_sidecar(gz_primary, shadow.port, "--shadow-class-outputs", "label") as sc:
+        client = Client(sc.port)
+        for k in range(n):
+            client.conn.request("POST", INFER, body=infer_body(k),
+                                headers={"Content-Type": "application/json",
+                                         "Accept-Encoding": "gzip"})
+            resp = client.conn.getresponse()
+            resp.read()
+            assert resp.status == 200 and resp.getheader("Content-Encoding") == "gzip"
+        client.close()
+        m = wait_for(lambda: (lambda m: m if sent(m) == n else None)(sc.scrape()),
+                     what="every copy answered")
+
+        def skipped(reason):
+            return metric_sum(m, "mlsidecar_shadow_output_skipped_total", version="v2",
+                              reason=reason)
+        assert skipped("encoded") == n
+        assert skipped("unreadable") == 0
+        assert metric_sum(m, "mlsidecar_shadow_status_matches_total", version="v2") == n
+        assert metric_sum(m, "mlsidecar_shadow_output_compared_total", version="v2") == 0
+        assert metric_sum(m, "mlsidecar_shadow_latency_ratio_count", version="v2") == n
+
+
+def ratio_p50(metrics):
+    """histogram_quantile(0.5, ...) of the latency ratio, interpolating within the bucket."""
+    buckets = histogram_buckets(metrics, "mlsidecar_shadow_latency_ratio", version="v2",
+                                route="infer")
+    total = buckets[-1][1]
+    rank = total / 2.0
+    lower_le, lower_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if le == float("inf"):
+                return lower_le
+            return lower_le + (le - lower_le) * (rank - lower_count) / (count - lower_count)
+        lower_le, lower_count = le, count
+    return lower_le
+
+
+@pytest.mark.parametrize("delay_ms,low,high", [(0, 0.67, 1.5), (20, 1.5, float("inf"))])
+def test_the_latency_ratio_measures_both_models_alike(primary, delay_ms, low, high):
+    # Both times run from the request's first byte to the model to the answer's last byte: an
+    # identical shadow reads about 1, a slower one above (generous margins: these are Python
+    # stand-ins on a shared machine, not a speed test of the sidecar).
+    n = 60
+    with VersionedModel("--delay-ms", str(delay_ms)) as shadow, \
+         shadow_sidecar(primary, shadow.port) as sc:
+        client = Client(sc.port)
+        for k in range(n):
+            assert client.post(INFER, infer_body(k))[0] == 200
+            wait_for(lambda: sent(sc.scrape()) == k + 1, what="copy answered")
+        client.close()
+        p50 = ratio_p50(sc.scrape())
+        assert low <= p50 <= high, p50
+
+
+def test_no_copy_when_the_primary_gave_no_answer_or_the_client_left():
+    nobody = free_port()
+    with VersionedModel() as shadow, \
+         start_sidecar(nobody, "--shadow-upstream", "127.0.0.1:%d" % shadow.port,
+                       "--shadow-fraction", "1", "--shadow-max-rps", "0",
+                       "--shadow-version", "v2", threads=2) as sc:
+        client = Client(sc.port)
+        for k in range(5):
+            assert client.post(INFER, infer_body(k))[0] == 502  # the sidecar's own answer
+        client.close()
+        m = wait_for(lambda: (lambda m: m if dropped(m, "primary_failed") == 5 else None)(
+            sc.scrape()), what="the copies not sent counted")
+        assert sent(m) == 0
+    with VersionedModel() as primary, VersionedModel() as shadow, \
+            shadow_sidecar(primary, shadow.port) as sc:
+        # A client that sends part of its body and leaves.
+        s = socket.create_connection(("127.0.0.1", sc.port))
+        s.sendall(b"POST " + INFER.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"in")
+        time.sleep(0.2)
+        s.close()
+        m = wait_for(lambda: (lambda m: m if dropped(m, "abandoned") == 1 else None)(sc.scrape()),
+                     what="the abandoned copy counted")
+        assert sent(m) == 0 and dropped(m, "primary_failed") == 0
+        assert shadow.stats()["requests"] == 0
+
+
+def test_copies_being_gathered_stay_within_the_memory_budget():
+    # 120 concurrent 840 KB predicts to a primary that answers after 3 s, no rate cap: without a
+    # budget all 120 copies (100 MB) are held at once. With it, at most 16 MiB per I/O thread.
+    threads, n = 2, 120
+    pad = "x" * (840 * 1024)
+    body = json.dumps({"inputs": [{"name": "id", "datatype": "INT64", "shape": [1],
+                                   "data": [1]}], "pad": pad}).encode()
+    with VersionedModel("--delay-ms", "3000") as slow, VersionedModel() as shadow, \
+         shadow_sidecar(slow, shadow.port) as sc:
+        pid = sc.proc.pid
+        client = Client(sc.port)
+        client.post(INFER, infer_body(0))
+        client.close()
+        base = rss_bytes(pid)
+        peak = [base, base]  # while the primary works (the first 2.5 s), and over the whole run
+        done = []
+        start = time.monotonic()
+
+        def post(_):
+            conn = http.client.HTTPConnection("127.0.0.1", sc.port, timeout=30)
+            try:
+                conn.request("POST", INFER, body=body,
+                             headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                return resp.status
+            finally:
+                conn.close()
+
+        def watch():
+            while not done:
+                rss = rss_bytes(pid)
+                if time.monotonic() - start < 2.5:
+                    peak[0] = max(peak[0], rss)
+                peak[1] = max(peak[1], rss)
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            statuses = concurrently(post, [(i,) for i in range(n)])
+        finally:
+            done.append(True)
+            watcher.join()
+        assert statuses == [200] * n
+        # While gathering: threads x 16 MiB, plus 120 connections' buffers (8 MiB of slack);
+        # without the budget the copies alone were 100 MB. Then queued: threads x 8 MiB, and in
+        # the worker 8 exchanges of 3 bodies.
+        slack = 8 * 2**20
+        gathering = threads * 16 * 2**20
+        assert peak[0] - base < gathering + slack, (peak[0] - base) / 2**20
+        total = gathering + threads * 8 * 2**20 + 8 * 3 * len(body) + slack
+        assert peak[1] - base < total, (peak[1] - base) / 2**20
+        m = wait_for(lambda: (lambda m: m if sent(m) + sum(dropped(m, r) for r in (
+            "memory", "queue_full")) == n + 1 else None)(sc.scrape()), timeout=30,
+            what="every copy accounted for")
+        assert dropped(m, "memory") > 0

@@ -2,8 +2,10 @@
 
 #include <boost/beast/http/message.hpp>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <prometheus/metric_family.h>
 
@@ -152,32 +154,56 @@ double shadow_dropped(const RequestChain& chain, const std::string& reason) {
   return -1;
 }
 
-// One POST predict through the taps, answered 200.
-void shadowed_request(RequestTaps& taps, std::string_view body, bool chunked = false) {
+struct ShadowedRequest {
+  bool chunked = false;
+  bool answered = true;  // the model answered (else: the sidecar's own 502)
+  bool client_aborted = false;
+  std::string_view encoding{};  // the primary's Content-Encoding
+};
+
+// The first half of a POST predict through the taps: head and body sent to the model.
+void start_request(RequestTaps& taps, std::string_view body, const ShadowedRequest& how = {}) {
   namespace http = boost::beast::http;
   http::request_header<> head;
   head.method(http::verb::post);
   head.target("/v1/models/iris:predict");
   head.set(http::field::content_type, "application/json");
   head.set("x-request-id", "r-1");
-  if (chunked) {
+  if (how.chunked) {
     head.set(http::field::transfer_encoding, "chunked");
   } else {
     head.set(http::field::content_length, std::to_string(body.size()));
   }
   const auto t0 = std::chrono::steady_clock::now();
   taps.request_started(classify_target(head.target()), head, t0);
+  taps.request_sent(t0);
   taps.request_body(body);
   taps.request_complete();
-  http::response_header<> res;
-  res.result(200);
-  res.set(http::field::content_type, "application/json");
-  taps.response_started(res);
-  taps.response_body(R"({"predictions":[1]})", t0 + 1ms);
+}
+
+// The second half: the model's answer (200), or none.
+void finish_request(RequestTaps& taps, const ShadowedRequest& how = {}) {
+  namespace http = boost::beast::http;
+  const auto t1 = std::chrono::steady_clock::now() + 1ms;
   metrics::RequestSample sample;
-  sample.status = 200;
+  sample.status = 502;
+  if (how.answered) {
+    http::response_header<> res;
+    res.result(200);
+    res.set(http::field::content_type, "application/json");
+    if (!how.encoding.empty()) res.set(http::field::content_encoding, how.encoding);
+    taps.response_started(res, t1);
+    taps.response_body(R"({"predictions":[1]})", t1);
+    sample.status = 200;
+  }
   sample.duration_seconds = 0.001;
-  taps.request_finished(sample, false, t0 + 1ms);
+  taps.request_finished(sample, how.client_aborted, t1);
+}
+
+// One POST predict through the taps, answered 200.
+void shadowed_request(RequestTaps& taps, std::string_view body, const ShadowedRequest& how = {}) {
+  start_request(taps, body, how);
+  finish_request(taps, how);
 }
 
 }  // namespace
@@ -210,8 +236,8 @@ TEST_CASE("shadow copies are capped by rate, size and queue, and counted when dr
   }
   SECTION("size: a declared or a chunked body over --shadow-max-body is not copied") {
     shadowed_request(taps, std::string(101, 'x'));
-    shadowed_request(taps, std::string(101, 'x'), /*chunked=*/true);
-    shadowed_request(taps, std::string(100, 'x'), /*chunked=*/true);
+    shadowed_request(taps, std::string(101, 'x'), {.chunked = true});
+    shadowed_request(taps, std::string(100, 'x'), {.chunked = true});
     CHECK(shadow_dropped(chain, "too_large") == 2);
     chain.stop();
     CHECK(shadow_dropped(chain, "shutdown") == 1);
@@ -226,4 +252,47 @@ TEST_CASE("shadow copies are capped by rate, size and queue, and counted when dr
     open.stop();
     CHECK(shadow_dropped(open, "shutdown") == slots);
   }
+  SECTION("not sent, and no token spent: the client left, or the primary never answered") {
+    config.shadow_max_rps = 1;  // one token: each request below would spend it
+    RequestChain one(config);
+    RequestTaps one_taps(one, 0);
+    shadowed_request(one_taps, "{}", {.client_aborted = true});
+    shadowed_request(one_taps, "{}", {.answered = false});
+    start_request(one_taps, "{}");  // the next request starts: this one never finished
+    shadowed_request(one_taps, "{}");
+    CHECK(shadow_dropped(one, "abandoned") == 2);
+    CHECK(shadow_dropped(one, "primary_failed") == 1);
+    CHECK(shadow_dropped(one, "rate_limited") == 0);
+    shadowed_request(one_taps, "{}");  // now the token is spent
+    CHECK(shadow_dropped(one, "rate_limited") == 1);
+    one.stop();
+    CHECK(shadow_dropped(one, "shutdown") == 1);  // the one copy queued
+    CHECK(one.shadow().gathering(0) == 0);
+  }
+}
+
+TEST_CASE("copies being gathered on an I/O thread stay within its byte budget") {
+  Config config;
+  config.threads = 1;
+  config.shadow_upstream = "127.0.0.1:9";
+  config.shadow_fraction = 1;
+  config.shadow_max_rps = 0;  // no rate cap: only the budget bounds them
+  config.shadow_max_body = 1 << 20;
+  RequestChain chain(config);
+  const std::size_t budget = ShadowTraffic::gather_bytes(config.shadow_max_body);
+  const std::string body(1 << 20, 'x');
+  std::vector<std::unique_ptr<RequestTaps>> connections;
+  for (int i = 0; i < 40; ++i) {
+    connections.push_back(std::make_unique<RequestTaps>(chain, 0));
+    start_request(*connections.back(), body);  // a slow primary: none has answered yet
+    CHECK(chain.shadow().gathering(0) <= budget);
+  }
+  const double refused = shadow_dropped(chain, "memory");
+  // Each copy is 1 MiB and its head: 15 fit in 16 MiB, the other 25 are refused.
+  CHECK(refused == 40 - static_cast<double>((budget - 1) / body.size()));
+  for (auto& taps : connections) finish_request(*taps);
+  CHECK(chain.shadow().gathering(0) == 0);  // handed over or dropped: the budget is free again
+  CHECK(shadow_dropped(chain, "memory") == refused);
+  CHECK(shadow_dropped(chain, "queue_full") > 0);  // the queue holds 8 MiB
+  chain.stop();
 }

@@ -52,6 +52,14 @@ TEST_CASE("the shadow gate copies drawn model calls within the size and rate cap
   CHECK(gate.decide(Route::generate, true, std::nullopt, t0) == ShadowDecision::copy);
   CHECK(gate.decide(Route::predict, true, 0, t0) == ShadowDecision::rate_limited);
   CHECK(gate.decide(Route::predict, true, 0, t0 + 500ms) == ShadowDecision::copy);
+  // A copy not sent after all gives its token back, never more than the burst.
+  gate.refund();
+  CHECK(gate.decide(Route::predict, true, 0, t0 + 500ms) == ShadowDecision::copy);
+  CHECK(gate.decide(Route::predict, true, 0, t0 + 500ms) == ShadowDecision::rate_limited);
+  for (int i = 0; i < 10; ++i) gate.refund();
+  CHECK(gate.decide(Route::predict, true, 0, t0 + 500ms) == ShadowDecision::copy);
+  CHECK(gate.decide(Route::predict, true, 0, t0 + 500ms) == ShadowDecision::copy);
+  CHECK(gate.decide(Route::predict, true, 0, t0 + 500ms) == ShadowDecision::rate_limited);
 }
 
 TEST_CASE("a process-wide cap below the thread count still lets each thread send") {

@@ -20,10 +20,13 @@ Standard library only; HTTP/1.1 keep-alive, one thread per connection. Prints
 
 Behaviour flags: --delay-ms M (answer after M ms), --status C (answer every infer with C and a
 JSON error), --hang (read the request, never answer; the connection stays open), --endless (a
-200 text/event-stream that never ends, one event every 10 ms).
+200 text/event-stream that never ends, one event every 10 ms), --idle-close-ms M (close a
+keep-alive connection idle for M ms, as uvicorn does after 5 s), --gzip (gzip the answer, with
+Content-Encoding: gzip, when the request's Accept-Encoding names gzip).
 """
 
 import argparse
+import gzip
 import json
 import signal
 import sys
@@ -55,6 +58,11 @@ def answer(model, k, disagree_every):
 def make_handler(args, state):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # The head and the body leave in two writes: without this, Nagle holds the body until the
+        # client's delayed ACK of the head, 40 ms on every answer.
+        disable_nagle_algorithm = True
+        # socketserver applies it to every read: an idle keep-alive connection is closed after it.
+        timeout = args.idle_close_ms / 1000.0 if args.idle_close_ms else None
 
         def log_message(self, fmt, *a):
             pass
@@ -63,6 +71,9 @@ def make_handler(args, state):
             body = json.dumps(obj, separators=(",", ":")).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
+            if args.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+                body = gzip.compress(body)
+                self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -127,7 +138,10 @@ def main():
     parser.add_argument("--status", type=int, default=0)
     parser.add_argument("--hang", action="store_true")
     parser.add_argument("--endless", action="store_true")
+    parser.add_argument("--idle-close-ms", type=int, default=0)
+    parser.add_argument("--gzip", action="store_true")
     args = parser.parse_args()
+    ThreadingHTTPServer.request_queue_size = 256  # tests open a hundred connections at once
     server = ThreadingHTTPServer((args.host, args.port), make_handler(args, State()))
     server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

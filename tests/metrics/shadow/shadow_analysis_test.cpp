@@ -86,10 +86,11 @@ TEST_CASE("shadow: the fixed series exist at zero before any copy") {
     CHECK(s.count("mlsidecar_shadow_latency_ratio", {{"route", route}}) == 0);
   }
   CHECK(s.series("mlsidecar_shadow_requests_total") == 15);  // no 1xx, no health/other
-  for (const char* reason : {"queue_full", "rate_limited", "too_large", "shutdown"}) {
+  for (const char* reason : {"queue_full", "rate_limited", "too_large", "memory", "abandoned",
+                             "primary_failed", "shutdown"}) {
     CHECK(s.counter("mlsidecar_shadow_dropped_total", {{"reason", reason}}) == 0);
   }
-  for (const char* reason : {"not_2xx", "truncated", "unreadable", "shape_mismatch"}) {
+  for (const char* reason : {"not_2xx", "truncated", "unreadable", "shape_mismatch", "encoded"}) {
     CHECK(s.counter("mlsidecar_shadow_output_skipped_total", {{"reason", reason}}) == 0);
   }
   // Outputs named by flags are there from the start, as labels.
@@ -137,13 +138,25 @@ TEST_CASE("shadow: status classes, error answers and status agreement") {
 
 TEST_CASE("shadow: dropped copies by reason") {
   ShadowAnalysis a(settings());
-  a.record_dropped(DropReason::queue_full);
-  a.record_dropped(DropReason::queue_full);
-  a.record_dropped(DropReason::shutdown);
+  ShadowAnalysisSettings st = settings();
+  st.producers = 3;
+  ShadowAnalysis b(st);
+  a.record_dropped(0, DropReason::queue_full);
+  a.record_dropped(0, DropReason::queue_full);
+  a.record_dropped(0, DropReason::shutdown);
+  a.record_dropped(7, DropReason::memory);  // past the rows: the last row
+  b.record_dropped(0, DropReason::abandoned);
+  b.record_dropped(1, DropReason::abandoned);
+  b.record_dropped(2, DropReason::primary_failed);
   Scrape s(a);
   CHECK(s.counter("mlsidecar_shadow_dropped_total", {{"reason", "queue_full"}}) == 2);
   CHECK(s.counter("mlsidecar_shadow_dropped_total", {{"reason", "shutdown"}}) == 1);
+  CHECK(s.counter("mlsidecar_shadow_dropped_total", {{"reason", "memory"}}) == 1);
   CHECK(s.counter("mlsidecar_shadow_dropped_total", {{"reason", "too_large"}}) == 0);
+  Scrape t(b);  // summed over the producers' rows
+  CHECK(t.counter("mlsidecar_shadow_dropped_total", {{"reason", "abandoned"}}) == 2);
+  CHECK(t.counter("mlsidecar_shadow_dropped_total", {{"reason", "primary_failed"}}) == 1);
+  CHECK(t.counter("mlsidecar_shadow_dropped_total", {{"reason", "rate_limited"}}) == 0);
 }
 
 TEST_CASE("shadow: latency ratio buckets") {
@@ -333,6 +346,11 @@ TEST_CASE("shadow: truncated, unreadable and mismatched answers are skipped and 
   ShadowPair truncated = pair_of(Route::infer, same);
   truncated.shadow.truncated = true;
   a.record_pair(truncated);
+  // A gzip answer from the primary: its body was not copied; status and latency still count.
+  ShadowPair encoded = pair_of(Route::infer, same);
+  encoded.primary.encoded = true;
+  encoded.primary.body = {};
+  a.record_pair(encoded);
   a.record_pair(pair_of(Route::infer, rows));
   a.record_pair(pair_of(Route::infer, width));
   a.record_pair(pair_of(Route::infer, junk));
@@ -348,9 +366,11 @@ TEST_CASE("shadow: truncated, unreadable and mismatched answers are skipped and 
   CHECK(skipped("truncated") == 1);
   CHECK(skipped("shape_mismatch") == 3);
   CHECK(skipped("unreadable") == 1);
+  CHECK(skipped("encoded") == 1);
   // All of these were compared for status, none for outputs.
-  CHECK(s.counter("mlsidecar_shadow_compared_total", {{"route", "infer"}}) == 4);
-  CHECK(s.counter("mlsidecar_shadow_status_matches_total", {{"route", "infer"}}) == 4);
+  CHECK(s.counter("mlsidecar_shadow_compared_total", {{"route", "infer"}}) == 5);
+  CHECK(s.counter("mlsidecar_shadow_status_matches_total", {{"route", "infer"}}) == 5);
+  CHECK(s.count("mlsidecar_shadow_latency_ratio", {{"route", "infer"}}) == 5);
   CHECK(s.counter("mlsidecar_shadow_output_compared_total", {{"output", "probs"}}) == 0);
   CHECK(s.find("mlsidecar_shadow_output_compared_total", {{"output", "label"}}) == nullptr);
 }
@@ -443,14 +463,16 @@ TEST_CASE("shadow: an unreadable profile fails with one line") {
 }
 
 TEST_CASE("shadow: drops from I/O threads while the worker records and a scrape reads") {
-  ShadowAnalysis a(settings({"label"}));
+  ShadowAnalysisSettings st = settings({"label"});
+  st.producers = 3;
+  ShadowAnalysis a(st);
   a.start();
   std::atomic<bool> go{false};
   std::vector<std::thread> io;
   for (int t = 0; t < 3; ++t) {
     io.emplace_back([&a, &go, t] {
       while (!go.load()) std::this_thread::yield();
-      for (int i = 0; i < 5000; ++i) a.record_dropped(static_cast<DropReason>((i + t) % 4));
+      for (int i = 0; i < 5000; ++i) a.record_dropped(t, static_cast<DropReason>((i + t) % 7));
     });
   }
   std::thread worker([&a, &go] {
@@ -466,7 +488,8 @@ TEST_CASE("shadow: drops from I/O threads while the worker records and a scrape 
   a.stop();
   Scrape s(a);
   double dropped = 0;
-  for (const char* r : {"queue_full", "rate_limited", "too_large", "shutdown"}) {
+  for (const char* r : {"queue_full", "rate_limited", "too_large", "memory", "abandoned",
+                        "primary_failed", "shutdown"}) {
     dropped += s.counter("mlsidecar_shadow_dropped_total", {{"reason", r}});
   }
   CHECK(dropped == 15000);
