@@ -1,7 +1,9 @@
 #include "sidecar/shadow_worker.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -49,6 +51,11 @@ constexpr std::chrono::milliseconds kIdleSweep{500};
 // A connection idle less than this is reused without a look (a recv syscall per copy, under
 // load); one the shadow closed in that moment fails before any answer and is resent.
 constexpr std::chrono::milliseconds kPeekAfter{100};
+// The worker thread's nice value: on a core it shares with a busy I/O thread, it yields. In
+// bench/shadow saturated (one pinned core, 10 % of requests copied), the primary's p50 ratio
+// on/off went from 1.29 to 1.03 and the worker's CPU from 3.0 to 1.3 ms per 1000 requests (it
+// runs less often and takes more copies per wake-up); no copy was dropped either way.
+constexpr int kWorkerNice = 10;
 
 using Resolver = asio::ip::basic_resolver<tcp, net::Executor>;
 
@@ -343,6 +350,8 @@ ShadowWorker::~ShadowWorker() { stop(); }
 void ShadowWorker::start() {
   thread_ = std::thread([impl = impl_.get()] {
     pthread_setname_np(pthread_self(), "mlsidecar-shdw");
+    // Best effort: without the permission to, the worker runs at the I/O threads' priority.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
     impl->io.run();
   });
 }

@@ -1,12 +1,13 @@
-// ShadowWorker: the one thread that sends shadow copies. It has its own io_context and its own
-// keep-alive connections to --shadow-upstream, so nothing it does touches an I/O thread: the I/O
-// threads push copies into their ShadowQueue and wake it; it takes copies from the queues (round
-// robin) while fewer than `max_in_flight` exchanges are open, repeats each request to the shadow
-// with the header `x-mlsidecar-shadow: 1`, reads the answer up to `max_body` (a longer or streamed
-// answer is cut there and its connection closed), and hands the pair to
-// ShadowAnalysis::record_pair(). A copy waits in its queue while every exchange is busy; a full
-// queue drops the next copies (ShadowTraffic counts them), so a slow or hung shadow costs
-// `max_in_flight` connections and the queues' bounds, nothing more.
+// ShadowWorker: the one thread that sends shadow copies, at nice 10 so that it yields to the
+// I/O threads on a core they share. It has its own io_context and its own keep-alive connections
+// to --shadow-upstream, so nothing it does touches an I/O thread: the I/O threads push copies
+// into their ShadowQueue and wake it; it takes copies from the queues (round robin) while fewer
+// than `max_in_flight` exchanges are open, repeats each request to the shadow with the header
+// `x-mlsidecar-shadow: 1`, reads the answer up to `max_body` (a longer or streamed answer is cut
+// there and its connection closed), and hands the pair to ShadowAnalysis::record_pair(). A copy
+// waits in its queue while every exchange is busy; a full queue drops the next copies
+// (ShadowTraffic counts them), so a slow or hung shadow costs `max_in_flight` connections and the
+// queues' bounds, nothing more.
 //
 // Each exchange has one deadline, `timeout`, for connect, send and answer together; past it, the
 // connection is closed and the pair recorded with status 0 (no answer), as for a refused or reset
