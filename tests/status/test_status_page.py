@@ -99,7 +99,7 @@ def shadow_stack():
     the calls (tests/support/versioned_model.py), behind --shadow-upstream."""
     infer = "/v2/models/iris/infer"
     with VersionedModel() as primary, \
-            VersionedModel("--disagree-every", "4", "--delay-ms", "3") as shadow, \
+            VersionedModel("--disagree-every", "4") as shadow, \
             Sidecar(upstream_port=primary.port, extra_args=[
                 "--threads", "1", "--model", "iris",
                 "--shadow-upstream", "127.0.0.1:%d" % shadow.port, "--shadow-fraction", "1",
