@@ -1,7 +1,9 @@
 // ShadowWorker: the one thread that sends shadow copies, at nice 10 so that it yields to the
 // I/O threads on a core they share. It has its own io_context and its own keep-alive connections
 // to --shadow-upstream, so nothing it does touches an I/O thread: the I/O threads push copies
-// into their ShadowQueue and wake it; it takes copies from the queues (round robin) while fewer
+// into their ShadowQueue and wake it; 10 ms after a wake-up (so that the copies of a busy moment
+// are taken together, with one post for all of them) it takes copies from the queues (round
+// robin) while fewer
 // than `max_in_flight` exchanges are open, repeats each request to the shadow with the header
 // `x-mlsidecar-shadow: 1`, reads the answer up to `max_body` (a longer or streamed answer is cut
 // there and its connection closed), and hands the pair to ShadowAnalysis::record_pair(). A copy
@@ -20,8 +22,8 @@
 // rest of the idle pool is closed (as old, likely as dead).
 //
 // Thread safety: wake() from any thread (one atomic exchange, one post when the worker was not
-// already woken); start() and stop() from the thread that owns the worker, stop() after the
-// producers have stopped. Everything else runs on the worker's thread.
+// already woken in the last 10 ms); start() and stop() from the thread that owns the worker, stop()
+// after the producers have stopped. Everything else runs on the worker's thread.
 #pragma once
 
 #include <atomic>
