@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
@@ -111,15 +110,6 @@ PayloadFormat sniff_format(const std::string& body) {
     if (doc.contains(key)) return PayloadFormat::kserve_v1;
   }
   throw InputError("line 1: no key tells the payload format (give --format)");
-}
-
-std::string now_rfc3339() {
-  const std::time_t secs = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 double skipped_bodies(const DriftEngine& engine) {
@@ -240,7 +230,7 @@ Report measure(const Flags& f) {
                    {"direction", wanted},
                    {"bodies", bodies.size()},
                    {"allow_missing", f.allow_missing},
-                   {"generated_at", now_rfc3339()}}},
+                   {"generated_at", rfc3339(std::chrono::system_clock::now())}}},
                  {"drift", std::move(view)}};
   return report;
 }

@@ -169,4 +169,8 @@ class DriftEngine : public prometheus::Collectable {
   std::thread worker_;
 };
 
+// `t` in UTC as RFC 3339 to the second ("2026-12-06T08:00:00Z"), as the /drift document and
+// drift-report write their times.
+std::string rfc3339(std::chrono::system_clock::time_point t);
+
 }  // namespace mlsidecar::drift

@@ -50,6 +50,13 @@ void rename(MetricFamily& f, const std::string& prefix,
   }
 }
 
+// JSON has no NaN: statistics not computed are null.
+nlohmann::json number_or_null(double x) {
+  return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
 std::string rfc3339(std::chrono::system_clock::time_point t) {
   const std::time_t secs = std::chrono::system_clock::to_time_t(t);
   std::tm tm{};
@@ -58,13 +65,6 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
-
-// JSON has no NaN: statistics not computed are null.
-nlohmann::json number_or_null(double x) {
-  return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr);
-}
-
-}  // namespace
 
 std::vector<MetricFamily> DriftEngine::Collect() const {
   std::shared_ptr<const Snapshot> snap;
