@@ -433,8 +433,10 @@ def test_copies_being_gathered_stay_within_the_memory_budget():
         assert statuses == [200] * n
         # While gathering: threads x 16 MiB, plus 120 connections' buffers (8 MiB of slack);
         # without the budget the copies alone were 100 MB. Then queued: threads x 8 MiB, and in
-        # the worker 8 exchanges of 3 bodies.
-        slack = 8 * 2**20
+        # the worker 8 exchanges of 3 bodies. ASan's allocator keeps freed blocks in quarantine
+        # and pads each one, which measured 4.5 MiB more here (40 MiB against 35.3 in Release):
+        # a sanitized build gets 24 MiB of slack, still far below what no budget would hold.
+        slack = (24 if os.environ.get("MLSIDECAR_SANITIZED") == "1" else 8) * 2**20
         gathering = threads * 16 * 2**20
         assert peak[0] - base < gathering + slack, (peak[0] - base) / 2**20
         total = gathering + threads * 8 * 2**20 + 8 * 3 * len(body) + slack
