@@ -68,12 +68,29 @@ void assign_column_name(std::string& out, const std::vector<std::string>* names,
                      generated_column_names(base, std::min(i + 1, kCachedColumns)));
 }
 
+const std::vector<std::string>* tensor_column_names(const FeatureNaming& naming,
+                                                    const std::string& name) {
+  if (naming.tensor_columns == nullptr) return nullptr;
+  auto it = naming.tensor_columns->find(name);
+  return it == naming.tensor_columns->end() ? nullptr : &it->second;
+}
+
 ReadResult read_rows(const nlohmann::json& rows, const std::string& base,
                      const FeatureNaming& naming, std::vector<FeatureValue>& out) {
   if (!rows.is_array()) return {ReadStatus::unexpected_shape, 0};
   for (const auto& row : rows) {
     if (row.is_object()) {
-      for (auto it = row.begin(); it != row.end(); ++it) out.push_back(scalar_value(it.key(), *it));
+      for (auto it = row.begin(); it != row.end(); ++it) {
+        if (!it->is_array()) {
+          out.push_back(scalar_value(it.key(), *it));
+          continue;
+        }
+        // A list under a key is a vector, named as a V2 tensor's columns.
+        const std::vector<std::string>* names = tensor_column_names(naming, it.key());
+        for (std::size_t i = 0; i < it->size(); ++i) {
+          out.push_back(scalar_value(column_name(names, it.key(), i), (*it)[i]));
+        }
+      }
     } else if (row.is_array()) {
       for (std::size_t i = 0; i < row.size(); ++i) {
         out.push_back(scalar_value(column_name(naming.columns, base, i), row[i]));

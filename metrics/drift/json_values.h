@@ -37,8 +37,14 @@ inline constexpr std::size_t kCachedColumns = 1024;
 // with another base; the reference is valid until then.
 const std::vector<std::string>& generated_column_names(const std::string& base, std::size_t k);
 
-// Reads rows in the KServe V1 / TF Serving row format: each row an object (keys are features),
-// a list (positional columns) or a scalar (the feature `base`).
+// The profile's names for the columns of the vector `name` (a V2 tensor, a list under an object
+// row's key, a TF columnar input), or nullptr.
+const std::vector<std::string>* tensor_column_names(const FeatureNaming& naming,
+                                                    const std::string& name);
+
+// Reads rows in the KServe V1 / TF Serving row format: each row an object (keys are features; a
+// list under a key is a vector: `key[0]`..`key[k-1]` or the profile's tensor_columns names for
+// `key`, as a V2 tensor's columns), a list (positional columns) or a scalar (the feature `base`).
 ReadResult read_rows(const nlohmann::json& rows, const std::string& base,
                      const FeatureNaming& naming, std::vector<FeatureValue>& out);
 

@@ -341,11 +341,7 @@ void name_values(std::vector<FeatureValue>& out, std::size_t first, std::string_
     for (std::size_t i = first; i < out.size(); ++i) out[i].name.assign(base);
     return;
   }
-  const std::vector<std::string>* names = nullptr;
-  if (naming.tensor_columns != nullptr) {
-    auto it = naming.tensor_columns->find(base);
-    if (it != naming.tensor_columns->end()) names = &it->second;
-  }
+  const std::vector<std::string>* names = detail::tensor_column_names(naming, base);
   const std::vector<std::string>& generated = detail::generated_column_names(
       base, static_cast<std::size_t>(std::min<std::uint64_t>(k, detail::kCachedColumns)));
   std::uint64_t column = 0;

@@ -93,11 +93,7 @@ ReadResult detail::read_open_inference_v2_document(std::string_view body, Direct
       for (const auto* v : flat) out.push_back(detail::scalar_value(base, *v));
       continue;
     }
-    const std::vector<std::string>* names = nullptr;
-    if (naming.tensor_columns != nullptr) {
-      auto it = naming.tensor_columns->find(base);
-      if (it != naming.tensor_columns->end()) names = &it->second;
-    }
+    const std::vector<std::string>* names = detail::tensor_column_names(naming, base);
     std::vector<std::string> column_names;
     for (std::uint64_t j = 0; j < k; ++j)
       column_names.push_back(detail::column_name(names, base, j));

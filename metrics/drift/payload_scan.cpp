@@ -44,29 +44,96 @@ bool push_value(JsonPullReader& s, std::string_view name, int depth,
   return true;
 }
 
-// The rows array (read_rows() in json_values.cpp): object rows in key order, list rows by
-// column, scalar rows as the feature `base`.
+// A list under an object row's key: its values, appended and named key[i] (or the profile's
+// names), recorded in `lists`.
+struct RowList {
+  std::string key;
+  std::size_t first = 0, count = 0;  // its values in `out`
+};
+
+bool scan_row_list(JsonPullReader& s, std::string_view key, const FeatureNaming& naming,
+                   std::vector<FeatureValue>& out, std::vector<RowList>& lists) {
+  if (!s.begin_array()) return false;
+  RowList& list = lists.emplace_back();
+  list.key.assign(key);
+  list.first = out.size();
+  const std::vector<std::string>* names = tensor_column_names(naming, list.key);
+  Scalar scalar;
+  for (std::size_t i = 0; s.next_element(); ++i) {
+    if (!s.value(scalar, 4)) return false;
+    FeatureValue& v = out.emplace_back();
+    assign_column_name(v.name, names, list.key, i);
+    fill(v, scalar);
+  }
+  list.count = out.size() - list.first;
+  return s.ok();
+}
+
+// Puts the values of an object row (from `row_first` on) in the order of nlohmann's object, by
+// key; false on a duplicate key (nlohmann keeps the last one: the full reader decides).
+bool order_row(std::vector<FeatureValue>& out, std::size_t row_first,
+               const std::vector<RowList>& lists) {
+  const auto begin = out.begin() + static_cast<std::ptrdiff_t>(row_first);
+  if (lists.empty()) {  // scalars only, one value per key: the usual row
+    std::sort(begin, out.end(),
+              [](const FeatureValue& a, const FeatureValue& b) { return a.name < b.name; });
+    return std::adjacent_find(begin, out.end(), [](const FeatureValue& a, const FeatureValue& b) {
+             return a.name == b.name;
+           }) == out.end();
+  }
+  // With lists, keys are sorted as whole runs of values, each list's kept in index order.
+  struct Run {
+    std::string_view key;
+    std::size_t first, count;
+  };
+  std::vector<Run> runs;
+  std::size_t next_list = 0;
+  for (std::size_t i = row_first; i < out.size() || next_list < lists.size();) {
+    if (next_list < lists.size() && lists[next_list].first == i) {
+      const RowList& l = lists[next_list++];
+      runs.push_back({l.key, l.first, l.count});
+      i += l.count;
+    } else {
+      runs.push_back({out[i].name, i, 1});
+      ++i;
+    }
+  }
+  std::stable_sort(runs.begin(), runs.end(),
+                   [](const Run& a, const Run& b) { return a.key < b.key; });
+  if (std::adjacent_find(runs.begin(), runs.end(),
+                         [](const Run& a, const Run& b) { return a.key == b.key; }) != runs.end()) {
+    return false;
+  }
+  std::vector<FeatureValue> ordered;
+  ordered.reserve(out.size() - row_first);
+  for (const Run& r : runs) {
+    for (std::size_t i = r.first; i < r.first + r.count; ++i) ordered.push_back(std::move(out[i]));
+  }
+  std::move(ordered.begin(), ordered.end(), begin);
+  return true;
+}
+
+// The rows array (read_rows() in json_values.cpp): object rows in key order (a list under a key
+// as that vector's columns), list rows by column, scalar rows as the feature `base`.
 bool scan_rows(JsonPullReader& s, const std::string& base, const FeatureNaming& naming,
                std::vector<FeatureValue>& out, std::size_t& rows) {
   if (!s.peek_is('[') || !s.begin_array()) return false;
   std::vector<std::string> column_names;  // cache: the name of column i, built once per body
+  std::vector<RowList> lists;
   std::string_view key;
   while (s.next_element()) {
     ++rows;
     if (s.peek_is('{')) {
       s.begin_object();
       const std::size_t row_first = out.size();
+      lists.clear();
       while (s.next_key(key)) {
-        if (!push_value(s, key, 3, out)) return false;
+        if (s.peek_is('[') ? !scan_row_list(s, key, naming, out, lists)
+                           : !push_value(s, key, 3, out)) {
+          return false;
+        }
       }
-      if (!s.ok()) return false;
-      const auto begin = out.begin() + static_cast<std::ptrdiff_t>(row_first);
-      std::sort(begin, out.end(),
-                [](const FeatureValue& a, const FeatureValue& b) { return a.name < b.name; });
-      const auto dup = std::adjacent_find(
-          begin, out.end(),
-          [](const FeatureValue& a, const FeatureValue& b) { return a.name == b.name; });
-      if (dup != out.end()) return false;  // nlohmann keeps the last one: the full reader
+      if (!s.ok() || !order_row(out, row_first, lists)) return false;
     } else if (s.peek_is('[')) {
       s.begin_array();
       std::size_t i = 0;
@@ -184,11 +251,7 @@ bool scan_tensor(JsonPullReader& s, const FeatureNaming& naming, std::vector<Fea
     for (std::size_t i = data_first; i < out.size(); ++i) out[i].name = base;
     return true;
   }
-  const std::vector<std::string>* names = nullptr;
-  if (naming.tensor_columns != nullptr) {
-    auto it = naming.tensor_columns->find(base);
-    if (it != naming.tensor_columns->end()) names = &it->second;
-  }
+  const std::vector<std::string>* names = tensor_column_names(naming, base);
   // One look-up of the generated names per tensor, not per value.
   const std::vector<std::string>& generated = generated_column_names(
       base, static_cast<std::size_t>(std::min<std::uint64_t>(k, kCachedColumns)));

@@ -20,11 +20,7 @@ std::size_t read_column(const nlohmann::json& v, const std::string& name,
     out.push_back(detail::scalar_value(name, v));
     return 1;
   }
-  const std::vector<std::string>* names = nullptr;
-  if (naming.tensor_columns != nullptr) {
-    auto it = naming.tensor_columns->find(name);
-    if (it != naming.tensor_columns->end()) names = &it->second;
-  }
+  const std::vector<std::string>* names = detail::tensor_column_names(naming, name);
   for (const auto& row : v) {
     if (row.is_array()) {
       for (std::size_t i = 0; i < row.size(); ++i) {

@@ -8,10 +8,11 @@
 //           per row, compared when either side has a value, a match when both texts are equal
 //           (numbers as the drift engine writes categories: 1 and 1.0 are both "1");
 //   argmax  (a vector named among the argmax outputs: V2 tensor `probs` [batch, k] read as
-//           probs[0]..probs[k-1], KServe V1 list rows as predictions[0].., or the profile's
-//           names for those columns): per row, the index of the largest value (the first of
-//           equal ones, as numpy.argmax), compared and matched as a label under the vector's
-//           name; its columns are not compared one by one;
+//           probs[0]..probs[k-1], as is a list under `probs` in KServe V1 object rows;
+//           KServe V1 list rows as predictions[0]..; or the profile's names for those
+//           columns): per row, the index of the largest value (the first of equal ones, as
+//           numpy.argmax), compared and matched as a label under the vector's name; its
+//           columns are not compared one by one;
 //   number  (everything else): per row where both are finite numbers, |s - p| and
 //           |s - p| / max(|p|, 1e-12).
 // The pair's outputs are all compared or none: none when a body is not readable, when the row

@@ -138,6 +138,11 @@ const char* const kRowBodies[] = {
     R"({"instances": [[1e999]]})",
     R"({"instances": [[-0, -0.0, 0e0, 1E+2, 2.5e-3]]})",
     R"({"instances": [[1, 2], {"a": 3}, 4, [[5]]]})",
+    R"({"instances": [{"p": [0.1, 0.9, 0, 0, 0, 0, 0, 0, 0, 0, 0.5], "label": 1, "x": [3, 4, 5]}]})",
+    R"({"instances": [{"p": [], "q": [[1], {"a": 2}, "s", null, true], "p[0]": 2, "o": 1}]})",
+    R"({"instances": [{"p": [1], "p": 2}]})",
+    R"({"instances": [{"p": 2, "p": []}]})",
+    R"({"instances": [{"p": [1, 2], "a": 3}, {"a": 4, "p": [5]}, [6, 7]]})",
     R"({"instances": [1, 2)",
     R"({"instances": [tru]})",
     R"({"instances": [nul, 1]})",
@@ -178,6 +183,12 @@ TEST_CASE("scanner: the usual bodies take the fast path") {
   CHECK(check_same(Reader::v2, kV2Bodies[6]) == 2);  // the response
   CHECK(check_same(Reader::v1, kRowBodies[0]) == 2);
   CHECK(check_same(Reader::tf, kRowBodies[1]) == 2);
+  // Object rows holding vectors, with and without the profile's names for `x`.
+  CHECK(check_same(Reader::v1, kRowBodies[12]) == 2);
+  CHECK(check_same(Reader::v1, kRowBodies[13]) == 2);  // an empty list, a key like a column
+  CHECK(check_same(Reader::v1, kRowBodies[16]) == 2);
+  CHECK(check_same(Reader::v1, kRowBodies[14]) == 0);  // a key twice: nlohmann keeps the last
+  CHECK(check_same(Reader::v1, kRowBodies[15]) == 0);
   // A BYTES value with a \u escape or UTF-8 is the full parser's.
   CHECK(check_same(Reader::v2, kV2Bodies[11]) == 0);
   CHECK(check_same(Reader::v2, kV2Bodies[12]) == 0);

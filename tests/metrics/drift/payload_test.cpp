@@ -65,6 +65,35 @@ TEST_CASE("KServe V1 object rows, scalar predictions, strings and booleans") {
   CHECK(flat(out) == Strings{"predictions=0.25", "predictions=0.75"});
 }
 
+TEST_CASE("KServe V1 object rows: a list under a key is a vector, named as a V2 tensor's") {
+  // A classifier's {"label": .., "probs": [..]} row: probs[0].. as a [batch, k] tensor `probs`
+  // would give, in index order (probs[10] after probs[9]), keys in byte order around them.
+  std::vector<FeatureValue> out;
+  const std::string body =
+      R"({"predictions": [{"probs": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1],)"
+      R"( "z": 1, "label": "cat", "empty": [], "nested": [[1], {"a": 2}, "s"]},)"
+      R"( {"probs": [0.5], "label": "dog"}]})";
+  ReadResult r = read_kserve_v1(body, Direction::output, {}, out);
+  CHECK(r.status == ReadStatus::ok);
+  CHECK(r.rows == 2);
+  CHECK(flat(out) == Strings{"label='cat'", "nested[0]=?", "nested[1]=?", "nested[2]='s'",
+                             "probs[0]=0.1", "probs[1]=0.2", "probs[2]=0.3", "probs[3]=0.4",
+                             "probs[4]=0.5", "probs[5]=0.6", "probs[6]=0.7", "probs[7]=0.8",
+                             "probs[8]=0.9", "probs[9]=1", "probs[10]=1.1", "z=1", "label='dog'",
+                             "probs[0]=0.5"});
+  // The profile's tensor_columns name the vector's columns, for V1 rows as for V2 tensors; TF
+  // Serving's row format reads the same way.
+  const std::map<std::string, std::vector<std::string>> tensors{{"probs", {"p_cat", "p_dog"}}};
+  const FeatureNaming named{nullptr, &tensors};
+  for (auto* read : {&read_kserve_v1, &read_tf_serving}) {
+    out.clear();
+    r = read(R"({"instances": [{"probs": [0.25, 0.75, 0], "id": 7}]})", Direction::input, named,
+             out);
+    CHECK(r.rows == 1);
+    CHECK(flat(out) == Strings{"id=7", "p_cat=0.25", "p_dog=0.75", "probs[2]=0"});
+  }
+}
+
 TEST_CASE("KServe V1 malformed bodies are reported, not thrown") {
   std::vector<FeatureValue> out;
   CHECK(read_kserve_v1("{\"instances\": [1, 2", Direction::input, {}, out).status ==

@@ -207,3 +207,30 @@ TEST_CASE("output comparison: argmax columns named by the profile") {
   CHECK(got.outputs[0].compared == 2);
   CHECK(got.outputs[0].matches == 1);
 }
+
+TEST_CASE("output comparison: argmax of a vector in KServe V1 object rows") {
+  // {"label": .., "probs": [..]} per row: probs is compared by its argmax, label as a label.
+  OutputComparison c({mlsidecar::drift::PayloadFormat::automatic, {}, {"probs"}}, nullptr);
+  const ComparisonOutcome got =
+      c.compare(Route::predict,
+                R"({"predictions": [{"label": "dog", "probs": [0.1, 0.2, 0.7]},
+                          {"label": "cat", "probs": [0.6, 0.3, 0.1]},
+                          {"label": "cat", "probs": [0.5, 0.4, 0.1]}]})",
+                R"({"predictions": [{"label": "dog", "probs": [0.2, 0.1, 0.7]},
+                          {"label": "dog", "probs": [0.1, 0.3, 0.6]},
+                          {"label": "cat", "probs": [0.9, 0.0, 0.1]}]})");
+  REQUIRE_FALSE(got.skipped);
+  REQUIRE(got.outputs.size() == 2);
+  CHECK(got.outputs[0].name == "probs");
+  CHECK(got.outputs[0].kind == OutputKind::argmax);
+  CHECK(got.outputs[0].compared == 3);
+  CHECK(got.outputs[0].matches == 2);
+  CHECK(got.outputs[1].name == "label");
+  CHECK(got.outputs[1].kind == OutputKind::label);
+  CHECK(got.outputs[1].matches == 2);
+  // A shadow whose vector has another width answers another schema.
+  const ComparisonOutcome wider =
+      c.compare(Route::predict, R"({"predictions": [{"probs": [0.1, 0.9]}]})",
+                R"({"predictions": [{"probs": [0.1, 0.8, 0.1]}]})");
+  CHECK(wider.skipped == SkipReason::shape_mismatch);
+}
