@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "metrics/drift/drift_engine.h"
 #include "metrics/grpc_metrics.h"
 #include "metrics/llm/llm_metrics.h"
@@ -168,7 +170,12 @@ void RequestChain::stop() {
 
 std::optional<std::string> RequestChain::drift_json() const {
   if (!drift_) return std::nullopt;
-  return drift_->drift_json();
+  std::optional<std::string> shadow = shadow_ ? shadow_->drift_json() : std::nullopt;
+  if (!shadow) return drift_->drift_json();
+  // The shadow's output drift beside the primary's: the same document under "shadow".
+  nlohmann::json doc = nlohmann::json::parse(drift_->drift_json());
+  doc["shadow"] = nlohmann::json::parse(*shadow);
+  return doc.dump(2);
 }
 
 InFlight::InFlight(metrics::RequestMetrics::Shard& metrics, policies::AutoscaleSignals& signals,

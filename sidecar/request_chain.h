@@ -116,7 +116,8 @@ class RequestChain {
   const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables() const {
     return collectables_;
   }
-  // The /drift document; nullopt when drift is off.
+  // The /drift document (with the shadow's output drift under "shadow" when there is one);
+  // nullopt when drift is off.
   std::optional<std::string> drift_json() const;
 
  private:

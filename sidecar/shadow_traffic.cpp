@@ -79,6 +79,8 @@ void ShadowTraffic::stop() {
 
 std::shared_ptr<prometheus::Collectable> ShadowTraffic::collectable() const { return analysis_; }
 
+std::optional<std::string> ShadowTraffic::drift_json() const { return analysis_->drift_json(); }
+
 ShadowDecision ShadowTraffic::decide(std::size_t thread, Route route, bool drawn,
                                      std::optional<std::uint64_t> content_length,
                                      Clock::time_point now) {

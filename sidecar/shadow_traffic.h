@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "metrics/route.h"
@@ -67,6 +68,8 @@ class ShadowTraffic {
   double fraction() const { return fraction_; }
   std::size_t max_body() const { return max_body_; }
   std::shared_ptr<prometheus::Collectable> collectable() const;
+  // The shadow's drift (ShadowAnalysis::drift_json()), for /drift; any thread.
+  std::optional<std::string> drift_json() const;
 
   // The decision for one request whose head has arrived; too_large and rate_limited are counted.
   ShadowDecision decide(std::size_t thread, Route route, bool drawn,

@@ -7,6 +7,8 @@
 #include <limits>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "metrics/shadow/generation_outcome.h"
 #include "metrics/shadow/shadow_state.h"
 
@@ -114,6 +116,13 @@ void ShadowAnalysis::stop() {
 
 void ShadowAnalysis::compute_drift_now() {
   if (impl_->drift) impl_->drift->compute_now();
+}
+
+std::optional<std::string> ShadowAnalysis::drift_json() const {
+  if (!impl_->drift) return std::nullopt;
+  nlohmann::json doc = nlohmann::json::parse(impl_->drift->drift_json());
+  doc["version"] = impl_->settings.version;
+  return doc.dump(2);
 }
 
 void ShadowAnalysis::record_dropped(std::size_t producer, DropReason reason) noexcept {

@@ -50,6 +50,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -124,6 +125,9 @@ class ShadowAnalysis : public prometheus::Collectable {
 
   // Computes the shadow drift statistics now instead of on the drift interval (tests).
   void compute_drift_now();
+  // The shadow drift engine's /drift document with "version" (--shadow-version) added; nullopt
+  // when there is no shadow drift (no profile, or no output features in it). Any thread.
+  std::optional<std::string> drift_json() const;
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -21,7 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support"))
 
 from common import start_sidecar  # noqa: E402
-from procs import VersionedModel, free_port, histogram_buckets, metric_sum, wait_for  # noqa: E402
+from procs import (VersionedModel, free_port, histogram_buckets, http_json, metric_sum,  # noqa: E402
+                   sidecar_binary, wait_for)
 
 INFER = "/v2/models/iris/infer"
 
@@ -127,6 +129,57 @@ def test_agreement_matches_the_known_fraction_and_the_client_gets_the_primary(pr
         stats = shadow.stats()
         assert stats["requests"] == n and stats["marked"] == n
         assert ["req-%d" % (n - 1), "1", "application/json"] in stats["last"]
+
+
+def test_drift_shows_the_shadows_output_drift_beside_the_primarys(primary, tmp_path):
+    # The reference: labels class-0..2 in equal shares and the first probability, as the primary
+    # answers, profiled by the sidecar's own command.
+    csv = tmp_path / "outputs.csv"
+    csv.write_text("label,probs[0]\n" + "".join(
+        "class-%d,%s\n" % (k % 3, 0.7 if k % 3 == 0 else 0.15) for k in range(300)))
+    profile = tmp_path / "profile.json"
+    subprocess.run([sidecar_binary(), "profile", "--input", str(csv), "--output", str(profile),
+                    "--direction", "output", "--categorical", "label"], check=True)
+    n = 60
+    # The shadow moves every id of class 0 to class 1: no class 0, two thirds of class 1.
+    want_primary = {"class-%d" % c: sum(1 for k in range(n) if k % 3 == c) / n for c in range(3)}
+    shadow_class = [(k % 3 + 1) % 3 if k % 3 == 0 else k % 3 for k in range(n)]
+    want_shadow = {"class-%d" % c: shadow_class.count(c) / n for c in range(3)}
+    assert want_shadow != want_primary
+    with VersionedModel("--disagree-every", "3") as shadow, \
+         shadow_sidecar(primary, shadow.port, "--drift-profile", str(profile),
+                        "--drift-sample-rate", "1", "--drift-interval", "1s") as sc:
+        client = Client(sc.port)
+        for k in range(n):
+            status, _, _ = client.post(INFER, infer_body(k))
+            assert status == 200
+            wait_for(lambda: sent(sc.scrape()) >= k - 32, timeout=10, what="copies sent")
+        client.close()
+
+        def label(doc):
+            return next(f for f in doc["features"] if f["name"] == "label")
+
+        def settled():
+            status, doc = http_json(sc.admin_port, "GET", "/drift")
+            assert status == 200
+            if "shadow" not in doc:
+                return None
+            done = label(doc)["window_samples"] == n and label(doc["shadow"])["window_samples"] == n
+            return doc if done else None
+
+        doc = wait_for(settled, timeout=20, what="both windows computed with every answer")
+        shadow_doc = doc["shadow"]
+        assert shadow_doc["version"] == "v2"
+        assert sorted(f["name"] for f in shadow_doc["features"]) == ["label", "probs[0]"]
+        for got, want in ((label(doc), want_primary), (label(shadow_doc), want_shadow)):
+            ratios = {c["category"]: c["window_ratio"] for c in got["categories"]}
+            for category, share in want.items():
+                assert ratios[category] == pytest.approx(share), (got["categories"], want)
+        # The same statistic as the shadow's drift family on /metrics.
+        m = sc.scrape()
+        psi = metric_sum(m, "mlsidecar_shadow_drift_psi", version="v2", feature="label")
+        assert label(shadow_doc)["statistics"]["psi"] == pytest.approx(psi)
+        assert psi > label(doc)["statistics"]["psi"]
 
 
 def test_only_repeatable_model_calls_small_enough_are_copied(primary):
