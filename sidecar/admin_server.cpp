@@ -119,6 +119,15 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
     std::string_view target = req.target();
     std::string_view path = target.substr(0, target.find('?'));
     Reply reply;
+    // A JSON document of a part that may be off: 404 with `off` (an error body) when it is.
+    const auto document = [&reply](std::optional<std::string> doc, std::string_view off) {
+      if (doc) {
+        reply.body = std::move(*doc);
+      } else {
+        reply.status = http::status::not_found;
+        reply.body = off;
+      }
+    };
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
       reply.status = http::status::method_not_allowed;
       reply.body = R"({"error":"only GET and HEAD","code":"method_not_allowed"})";
@@ -140,13 +149,11 @@ asio::awaitable<void> serve_admin(AdminServer& server, SidecarState& state,
     } else if (path == "/config") {
       reply.body = config_json;
     } else if (path == "/drift") {
-      if (auto drift = server.chain().drift_json()) {
-        reply.body = std::move(*drift);
-      } else {
-        reply.status = http::status::not_found;
-        reply.body =
-            R"J({"error":"drift monitoring is off (no --drift-profile)","code":"drift_off"})J";
-      }
+      document(server.chain().drift_json(),
+               R"J({"error":"drift monitoring is off (no --drift-profile)","code":"drift_off"})J");
+    } else if (path == "/shadow") {
+      document(server.chain().shadow_json(),
+               R"J({"error":"shadow traffic is off (no --shadow-upstream)","code":"shadow_off"})J");
     } else if (path == "/") {
       // Static: the page holds no data, status.js draws /status.json with textContent only.
       reply.content_type = "text/html; charset=utf-8";

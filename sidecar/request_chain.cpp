@@ -178,6 +178,11 @@ std::optional<std::string> RequestChain::drift_json() const {
   return doc.dump(2);
 }
 
+std::optional<std::string> RequestChain::shadow_json() const {
+  if (!shadow_) return std::nullopt;
+  return shadow_->disagreements_json();
+}
+
 InFlight::InFlight(metrics::RequestMetrics::Shard& metrics, policies::AutoscaleSignals& signals,
                    Clock::time_point now, bool load)
     : metrics_(metrics), signals_(signals), load_(load) {

@@ -119,6 +119,9 @@ class RequestChain {
   // The /drift document (with the shadow's output drift under "shadow" when there is one);
   // nullopt when drift is off.
   std::optional<std::string> drift_json() const;
+  // The /shadow document (the last requests the shadow answered differently); nullopt when
+  // shadow traffic is off.
+  std::optional<std::string> shadow_json() const;
 
  private:
   struct Sampler;

@@ -81,6 +81,8 @@ std::shared_ptr<prometheus::Collectable> ShadowTraffic::collectable() const { re
 
 std::optional<std::string> ShadowTraffic::drift_json() const { return analysis_->drift_json(); }
 
+std::string ShadowTraffic::disagreements_json() const { return analysis_->disagreements_json(); }
+
 ShadowDecision ShadowTraffic::decide(std::size_t thread, Route route, bool drawn,
                                      std::optional<std::uint64_t> content_length,
                                      Clock::time_point now) {

@@ -70,6 +70,9 @@ class ShadowTraffic {
   std::shared_ptr<prometheus::Collectable> collectable() const;
   // The shadow's drift (ShadowAnalysis::drift_json()), for /drift; any thread.
   std::optional<std::string> drift_json() const;
+  // The last requests the versions disagreed on (ShadowAnalysis::disagreements_json()), for
+  // /shadow; any thread.
+  std::string disagreements_json() const;
 
   // The decision for one request whose head has arrived; too_large and rate_limited are counted.
   ShadowDecision decide(std::size_t thread, Route route, bool drawn,

@@ -23,6 +23,7 @@
 #include <boost/beast/http/read.hpp>
 #include <limits>
 #include <optional>
+#include <string_view>
 
 #include "metrics/shadow/shadow_analysis.h"
 #include "sidecar/net.h"
@@ -39,6 +40,15 @@ using net::Awaitable;
 using net::redirect;
 
 namespace {
+
+// The x-request-id the copy's head carries (request_taps.cpp writes it, lower case, last).
+std::string_view request_id(std::string_view head) {
+  constexpr std::string_view kField = "x-request-id: ";
+  const std::size_t at = head.rfind(kField);
+  if (at == std::string_view::npos) return {};
+  const std::string_view value = head.substr(at + kField.size());
+  return value.substr(0, value.find("\r\n"));
+}
 
 constexpr std::size_t kHeaderLimit = 64 * 1024;
 constexpr std::size_t kReadPiece = 16 * 1024;
@@ -306,6 +316,7 @@ Awaitable<void> ShadowWorker::Impl::run_exchange(std::shared_ptr<Exchange> ex) {
   const ShadowCopy& copy = ex->copy;
   shadow::ShadowPair pair;
   pair.route = copy.route;
+  pair.request_id = request_id(copy.head);
   pair.request_body = copy.request_body;
   pair.primary = {copy.primary_status, copy.primary_seconds,   copy.primary_content_type,
                   copy.primary_body,   copy.primary_truncated, copy.primary_encoded};

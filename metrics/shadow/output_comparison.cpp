@@ -71,7 +71,13 @@ void compare_labels(const Values& p, const Values& s, OutputOutcome& out) {
     const auto b = label_text(s[row]);
     if (!a && !b) continue;
     ++out.compared;
-    if (a == b) ++out.matches;
+    if (a == b) {
+      ++out.matches;
+    } else if (!out.first_mismatch) {
+      out.first_mismatch = row;
+      out.primary_value = a.value_or("null");
+      out.shadow_value = b.value_or("null");
+    }
   }
 }
 
@@ -196,13 +202,19 @@ ComparisonOutcome OutputComparison::compare(Route route, std::string_view primar
     for (std::size_t j = 0; j < pc.size(); ++j) {
       if (pc[j]->size() != rows || sc[j]->size() != rows) return mismatch();
     }
-    OutputOutcome o{v, OutputKind::argmax, 0, 0, {}};
+    OutputOutcome o{v, OutputKind::argmax, 0, 0, {}, {}, {}, {}};
     for (std::size_t row = 0; row < rows; ++row) {
       const auto a = argmax(pc, row);
       const auto b = argmax(sc, row);
       if (!a || !b) continue;
       ++o.compared;
-      if (*a == *b) ++o.matches;
+      if (*a == *b) {
+        ++o.matches;
+      } else if (!o.first_mismatch) {
+        o.first_mismatch = row;
+        o.primary_value = std::to_string(*a);
+        o.shadow_value = std::to_string(*b);
+      }
     }
     out.outputs.push_back(std::move(o));
   }
@@ -213,7 +225,7 @@ ComparisonOutcome OutputComparison::compare(Route route, std::string_view primar
     if (b == nullptr) continue;  // only in the primary's answer
     const Values& a = *p.find(name);
     if (a.size() != b->size()) return mismatch();
-    OutputOutcome o{std::string(name), OutputKind::number, 0, 0, {}};
+    OutputOutcome o{std::string(name), OutputKind::number, 0, 0, {}, {}, {}, {}};
     if (declared_label(name) || has_text(a) || has_text(*b)) {
       o.kind = OutputKind::label;
       compare_labels(a, *b, o);

@@ -63,6 +63,10 @@ struct OutputOutcome {
   std::uint64_t compared = 0;                 // label, argmax: rows compared
   std::uint64_t matches = 0;                  // ... that agree
   std::vector<NumberDifference> differences;  // number: one per row with two finite numbers
+  // label, argmax: the first row that disagrees and the two values there (the label texts, "null"
+  // for none, or the argmax indices); none when every row compared agreed.
+  std::optional<std::size_t> first_mismatch;
+  std::string primary_value, shadow_value;
 };
 
 struct ComparisonOutcome {

@@ -3,8 +3,10 @@
 #include "metrics/shadow/shadow_analysis.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <limits>
+#include <string>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -125,6 +127,10 @@ std::optional<std::string> ShadowAnalysis::drift_json() const {
   return doc.dump(2);
 }
 
+std::string ShadowAnalysis::disagreements_json() const {
+  return impl_->disagreements.json(impl_->settings.version);
+}
+
 void ShadowAnalysis::record_dropped(std::size_t producer, DropReason reason) noexcept {
   const auto i = static_cast<std::size_t>(reason);
   if (i >= kDropReasonCount) return;
@@ -142,7 +148,18 @@ void ShadowAnalysis::record_pair(const ShadowPair& pair) {
   if (s.status == 0) return;
 
   bump(route.compared);
-  if (code_index(p.status) == code_index(s.status)) bump(route.status_matches);
+  if (code_index(p.status) == code_index(s.status)) {
+    bump(route.status_matches);
+  } else {
+    m.disagreements.add({std::chrono::system_clock::now(),
+                         std::string(pair.request_id),
+                         pair.route,
+                         {},
+                         "status",
+                         0,
+                         std::to_string(p.status),
+                         std::to_string(s.status)});
+  }
   if (p.status != 0 && p.seconds > 0 && s.seconds >= 0) {
     route.latency_ratio.observe(s.seconds / p.seconds, ratio_buckets());
   }
@@ -189,6 +206,11 @@ void ShadowAnalysis::compare_outputs(const ShadowPair& pair) {
       cells.labels.store(true, std::memory_order_relaxed);
       bump(cells.compared, o.compared);
       bump(cells.matches, o.matches);
+      if (o.first_mismatch) {
+        m.disagreements.add({std::chrono::system_clock::now(), std::string(pair.request_id),
+                             pair.route, o.name, o.kind == OutputKind::argmax ? "argmax" : "label",
+                             *o.first_mismatch, o.primary_value, o.shadow_value});
+      }
     }
   }
 

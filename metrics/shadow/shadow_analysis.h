@@ -102,6 +102,7 @@ struct Answer {
 
 struct ShadowPair {
   Route route = Route::other;
+  std::string_view request_id;    // the client's x-request-id, as the shadow got it
   std::string_view request_body;  // the request both models got
   Answer primary;
   Answer shadow;
@@ -128,6 +129,8 @@ class ShadowAnalysis : public prometheus::Collectable {
   // The shadow drift engine's /drift document with "version" (--shadow-version) added; nullopt
   // when there is no shadow drift (no profile, or no output features in it). Any thread.
   std::optional<std::string> drift_json() const;
+  // The last pairs that disagreed (DisagreementLog::json()), for /shadow. Any thread.
+  std::string disagreements_json() const;
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 

@@ -16,6 +16,7 @@
 #include "metrics/drift/drift_engine.h"
 #include "metrics/drift/reference_profile.h"
 #include "metrics/label_table.h"
+#include "metrics/shadow/disagreement_log.h"
 #include "metrics/shadow/output_comparison.h"
 #include "metrics/shadow/shadow_analysis.h"
 #include "metrics/shard_histogram.h"
@@ -76,6 +77,7 @@ struct ShadowAnalysis::Impl {
   metrics::ShardHistogram token_ratio;
   Counter finish_compared{0};
   Counter finish_matches{0};
+  DisagreementLog disagreements;
 };
 
 }  // namespace mlsidecar::shadow

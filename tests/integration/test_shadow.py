@@ -130,6 +130,22 @@ def test_agreement_matches_the_known_fraction_and_the_client_gets_the_primary(pr
         assert stats["requests"] == n and stats["marked"] == n
         assert ["req-%d" % (n - 1), "1", "application/json"] in stats["last"]
 
+        # /shadow names the requests that disagreed: the last 32 entries are those of the last
+        # 16 disagreeing ids (k % 4 == 0), label and probs each, with both models' answers.
+        status, doc = http_json(sc.admin_port, "GET", "/shadow")
+        assert status == 200 and doc["version"] == "v2"
+        assert doc["disagreements_total"] == 2 * n // 4
+        disagreeing = [k for k in range(n) if k % 4 == 0][-16:]
+        got = sorted((e["request_id"], e["output"], e["kind"], e["row"], e["primary"], e["shadow"])
+                     for e in doc["recent"])
+        want = []
+        for k in disagreeing:
+            c, moved = k % 3, (k % 3 + 1) % 3
+            want.append(("req-%d" % k, "label", "label", 0, "class-%d" % c, "class-%d" % moved))
+            want.append(("req-%d" % k, "probs", "argmax", 0, str(c), str(moved)))
+        assert got == sorted(want)
+        assert doc["recent"][0]["request_id"] == "req-%d" % disagreeing[-1]  # newest first
+
 
 def test_drift_shows_the_shadows_output_drift_beside_the_primarys(primary, tmp_path):
     # The reference: labels class-0..2 in equal shares and the first probability, as the primary
@@ -180,6 +196,12 @@ def test_drift_shows_the_shadows_output_drift_beside_the_primarys(primary, tmp_p
         psi = metric_sum(m, "mlsidecar_shadow_drift_psi", version="v2", feature="label")
         assert label(shadow_doc)["statistics"]["psi"] == pytest.approx(psi)
         assert psi > label(doc)["statistics"]["psi"]
+
+
+def test_the_shadow_endpoint_says_when_shadow_traffic_is_off(primary):
+    with start_sidecar(primary.port) as sc:
+        status, doc = http_json(sc.admin_port, "GET", "/shadow")
+    assert status == 404 and doc["code"] == "shadow_off"
 
 
 def test_only_repeatable_model_calls_small_enough_are_copied(primary):

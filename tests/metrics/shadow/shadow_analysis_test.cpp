@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -13,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metrics/shadow/disagreement_log.h"
 #include "metrics/shadow/shadow_analysis.h"
 #include "shadow_test_support.h"
 
@@ -496,4 +498,69 @@ TEST_CASE("shadow: drops from I/O threads while the worker records and a scrape 
   CHECK(s.counter("mlsidecar_shadow_output_compared_total", {{"output", "label"}}) == 500);
   CHECK(s.counter("mlsidecar_shadow_output_matches_total", {{"output", "label"}}) == 0);
   CHECK(s.count("mlsidecar_shadow_output_abs_difference", {{"output", "score"}}) == 500);
+}
+
+TEST_CASE("shadow: the requests the versions disagreed on, newest first") {
+  ShadowAnalysis a(settings({"label"}, {"probs"}));
+  // Pair k answers 3 rows; the shadow's row 1 differs in label and argmax when k is even, and
+  // pair 5's shadow fails with a 503. Numbers (score) never make an entry.
+  std::vector<Bodies> bodies(6);
+  std::vector<std::string> ids(6);
+  for (std::size_t k = 0; k < 6; ++k) {
+    const std::vector<std::size_t> tops{0, 1, 2};
+    std::vector<std::size_t> shadow_tops = tops;
+    std::vector<std::string> labels{"a", "b", "c"}, shadow_labels = labels;
+    if (k % 2 == 0) {
+      shadow_tops[1] = 2;
+      shadow_labels[1] = "c";
+    }
+    bodies[k] = {v2_outputs(tops, labels).dump(), v2_outputs(shadow_tops, shadow_labels).dump()};
+    ids[k] = "req-" + std::to_string(k);
+    ShadowPair p = pair_of(Route::infer, bodies[k], 200, k == 5 ? 503 : 200);
+    p.request_id = ids[k];
+    a.record_pair(p);
+  }
+  const json doc = json::parse(a.disagreements_json());
+  CHECK(doc["version"] == "v2");
+  CHECK(doc["capacity"] == 32);
+  // Pairs 0, 2, 4: label and probs each; pair 5: its status.
+  CHECK(doc["disagreements_total"] == 7);
+  const json& recent = doc["recent"];
+  REQUIRE(recent.size() == 7);
+  CHECK(recent[0]["request_id"] == "req-5");
+  CHECK(recent[0]["kind"] == "status");
+  CHECK(recent[0]["output"].is_null());
+  CHECK(recent[0]["primary"] == "200");
+  CHECK(recent[0]["shadow"] == "503");
+  std::vector<std::string> seen;
+  for (std::size_t i = 1; i < recent.size(); ++i) {
+    const json& e = recent[i];
+    seen.push_back(e["request_id"].get<std::string>() + " " + e["output"].get<std::string>());
+    CHECK(e["route"] == "infer");
+    CHECK(e["row"] == 1);
+    CHECK(e["primary"] == (e["kind"] == "argmax" ? "1" : "b"));
+    CHECK(e["shadow"] == (e["kind"] == "argmax" ? "2" : "c"));
+    CHECK(e["kind"] == (e["output"] == "probs" ? "argmax" : "label"));
+  }
+  // Within a pair, outputs in the order compared: argmax vectors first.
+  CHECK(seen == std::vector<std::string>{"req-4 label", "req-4 probs", "req-2 label", "req-2 probs",
+                                         "req-0 label", "req-0 probs"});
+}
+
+TEST_CASE("shadow: the disagreement log keeps the last 32, values cut whole") {
+  DisagreementLog log;
+  // 'é' is two bytes: at 119..120 it would straddle the 120-byte cut, so it goes whole.
+  const std::string long_value = std::string(119, 'x') + "\xC3\xA9" + "tail";
+  for (int i = 0; i < 40; ++i) {
+    log.add({std::chrono::system_clock::now(), "id-" + std::to_string(i), Route::predict, "label",
+             "label", 0, long_value, "\xFF not UTF-8"});
+  }
+  CHECK(log.total() == 40);
+  const json doc = json::parse(log.json("canary"));
+  REQUIRE(doc["recent"].size() == DisagreementLog::kCapacity);
+  CHECK(doc["recent"][0]["request_id"] == "id-39");
+  CHECK(doc["recent"][31]["request_id"] == "id-8");
+  CHECK(doc["recent"][0]["primary"] == std::string(119, 'x') + "...");
+  CHECK(doc["recent"][0]["shadow"] == "\xEF\xBF\xBD not UTF-8");  // replaced, not thrown
+  CHECK(doc["recent"][0]["time"].get<std::string>().ends_with("Z"));
 }
