@@ -198,8 +198,10 @@ TEST_CASE("the model never sees more than capacity, with many threads") {
     int seen = peak.load();
     while (now > seen && !peak.compare_exchange_weak(seen, now)) {
     }
-    // Yield while "at the model", so that with 2 cores many threads are inside at once.
-    for (int i = 0; i < 3; ++i) std::this_thread::yield();
+    // Yield while "at the model", so that with 2 cores many threads are inside at once; until
+    // one request was turned away, stay longer (bounded), so that the others fill the queue even
+    // when the machine runs these threads one after another.
+    for (int i = 0; i < 3 || (rejected.load() == 0 && i < 2000); ++i) std::this_thread::yield();
     at_model.fetch_sub(1);
     served.fetch_add(1);
   };
