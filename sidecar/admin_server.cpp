@@ -91,7 +91,7 @@ std::string AdminServer::render_status() const {
                              {"draining", state_.draining.load()},
                              {"uptime_seconds", up.count()},
                              {"sidecar_version", MLSIDECAR_VERSION}};
-  return status_page_.status_json(std::move(identity), chain_.drift_json());
+  return status_page_.status_json(std::move(identity), chain_.drift_json(), chain_.shadow_json());
 }
 
 namespace {

@@ -231,7 +231,30 @@
     return section;
   }
 
-  function shadowSection(shadow) {
+  // The last requests this version answered differently (/shadow), newest first: request id,
+  // what differed, the primary's value and the shadow's.
+  function disagreementList(log) {
+    const box = el('div', 'disagreements');
+    box.appendChild(el('h4', null, 'Recent disagreements (' + plain(log.disagreements_total) +
+      ' in all; /shadow has the last ' + plain(log.capacity) + ')'));
+    const ol = el('ol');
+    ol.setAttribute('data-disagreements', '');
+    for (const d of log.recent.slice(0, 8)) {
+      const li = el('li');
+      li.appendChild(el('span', 'rid', d.request_id || '(no x-request-id)'));
+      li.appendChild(document.createTextNode(' '));
+      li.appendChild(el('span', 'what', d.output === null ? 'status' : d.output));
+      li.appendChild(document.createTextNode(': '));
+      li.appendChild(el('span', 'primary', d.primary));
+      li.appendChild(document.createTextNode(' \u2192 '));
+      li.appendChild(el('span', 'shadow', d.shadow));
+      ol.appendChild(li);
+    }
+    box.appendChild(ol);
+    return box;
+  }
+
+  function shadowSection(shadow, log) {
     const [section, grid] = gridSection('shadow', 'Shadow comparison');
     for (const v of shadow.versions) {
       const card = el('section', 'card');
@@ -255,6 +278,9 @@
       for (const k of Object.keys(v.dropped)) row('dropped (' + k + ')', plain(v.dropped[k]));
       for (const k of Object.keys(v.requests)) row('shadow ' + k, plain(v.requests[k]));
       card.appendChild(table);
+      if (log && log.version === v.version && log.recent.length) {
+        card.appendChild(disagreementList(log));
+      }
       grid.appendChild(card);
     }
     return section;
@@ -323,7 +349,7 @@
       off.id = 'drift-off';
       parts.push(off);
     }
-    if (s.shadow) parts.push(shadowSection(s.shadow));
+    if (s.shadow) parts.push(shadowSection(s.shadow, s.shadow_disagreements));
     const foot = el('footer', null, 'A snapshot of /metrics every ' + r.interval_seconds +
       ' s, the last ' + r.capacity + ' kept; updated ' + new Date().toLocaleTimeString() + '.');
     foot.id = 'updated';

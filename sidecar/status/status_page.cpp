@@ -35,12 +35,15 @@ void StatusPage::schedule() {
 }
 
 std::string StatusPage::status_json(nlohmann::json identity,
-                                    const std::optional<std::string>& drift) const {
+                                    const std::optional<std::string>& drift,
+                                    const std::optional<std::string>& shadow) const {
   using nlohmann::json;
   json doc = std::move(identity);
   doc["ring"] = ring_json(ring_, std::chrono::duration<double>(settings_.interval).count());
   doc.update(status_drift(drift, settings_.thresholds));
   doc["shadow"] = shadow_json(ring_);
+  doc["shadow_disagreements"] = shadow ? json::parse(*shadow, nullptr, false) : json(nullptr);
+  if (doc["shadow_disagreements"].is_discarded()) doc["shadow_disagreements"] = nullptr;
   // <, > and & escaped as in the drift report: names from clients stay inert wherever it lands.
   return json_for_script(doc);
 }

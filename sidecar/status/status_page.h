@@ -45,8 +45,10 @@ class StatusPage {
   void take_snapshot_now();
 
   // /status.json: `identity` (model, version, ready, ...) plus the ring, the drift view of the
-  // /drift document `drift` (none: drift is off) and the shadow comparison.
-  std::string status_json(nlohmann::json identity, const std::optional<std::string>& drift) const;
+  // /drift document `drift` (none: drift is off), the shadow comparison and, as
+  // "shadow_disagreements", the /shadow document `shadow` (none: shadow traffic is off).
+  std::string status_json(nlohmann::json identity, const std::optional<std::string>& drift,
+                          const std::optional<std::string>& shadow = std::nullopt) const;
   const StatusRing& ring() const { return ring_; }
 
  private:

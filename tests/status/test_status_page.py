@@ -123,7 +123,9 @@ def shadow_stack():
             return versions and versions[0]["compared"] == SHADOW_CALLS
         wait_for(ring_caught_up, 20, interval=0.5, what="a snapshot after the copies")
         seen = open_in_browser("http://127.0.0.1:%d/" % sidecar.admin_port, "status-page-shadow")
-        yield {"seen": seen, "metrics": sidecar.scrape()}
+        # No traffic since: /shadow still lists what the page was given.
+        log = procs.http_json(sidecar.admin_port, "GET", "/shadow")[1]
+        yield {"seen": seen, "metrics": sidecar.scrape(), "log": log}
 
 
 def test_a_drift_view_that_cannot_be_built_is_shown_as_an_error(stack):
@@ -279,6 +281,25 @@ def test_shadow_section_shows_what_metrics_says_of_a_real_shadow(shadow_stack):
     assert p50 == pytest.approx(histogram_quantile(0.5, buckets), rel=5e-3)
     assert p99 == pytest.approx(histogram_quantile(0.99, buckets), rel=5e-3)
     assert float(rows["shadow 2xx"]) == total("mlsidecar_shadow_requests_total", code="2xx")
+
+
+def test_shadow_card_lists_the_requests_that_disagreed(shadow_stack):
+    seen, log = shadow_stack["seen"], shadow_stack["log"]
+    [card] = seen["shadow"]
+    # Every 4th call disagrees on its label and its argmax: two entries per such call.
+    assert log["disagreements_total"] == 2 * len(range(0, SHADOW_CALLS, 4))
+    assert card["disagreements_heading"] == (
+        "Recent disagreements (%d in all; /shadow has the last %d)"
+        % (log["disagreements_total"], log["capacity"]))
+    want = [{"request_id": e["request_id"], "what": e["output"] or "status",
+             "primary": e["primary"], "shadow": e["shadow"]} for e in log["recent"][:8]]
+    got = [{k: d[k] for k in ("request_id", "what", "primary", "shadow")}
+           for d in card["disagreements"]]
+    assert got == want and len(got) == 8
+    for d in card["disagreements"]:
+        assert d["what"] in ("label", "probs")
+        assert d["text"] == "%s %s: %s \u2192 %s" % (d["request_id"], d["what"], d["primary"],
+                                                   d["shadow"])
 
 
 def test_phone_viewport_has_no_horizontal_overflow(stack):

@@ -103,6 +103,14 @@ try {
       shown_version: card.querySelector('.name').textContent,
       rows: Object.fromEntries([...card.querySelectorAll('tr')].map(
         (tr) => [tr.querySelector('th').textContent, tr.querySelector('td').textContent])),
+      disagreements_heading: (card.querySelector('.disagreements h4') || {}).textContent || null,
+      disagreements: [...card.querySelectorAll('[data-disagreements] li')].map((li) => ({
+        request_id: li.querySelector('.rid').textContent,
+        what: li.querySelector('.what').textContent,
+        primary: li.querySelector('.primary').textContent,
+        shadow: li.querySelector('.shadow').textContent,
+        text: li.textContent,
+      })),
     }));
     const model = document.getElementById('model');
     const summary = document.getElementById('drift-summary');
