@@ -175,7 +175,7 @@ std::optional<std::string> RequestChain::drift_json() const {
   // The shadow's output drift beside the primary's: the same document under "shadow".
   nlohmann::json doc = nlohmann::json::parse(drift_->drift_json());
   doc["shadow"] = nlohmann::json::parse(*shadow);
-  return doc.dump(2);
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::optional<std::string> RequestChain::shadow_json() const {

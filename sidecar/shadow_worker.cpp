@@ -41,12 +41,14 @@ using net::redirect;
 
 namespace {
 
-// The x-request-id the copy's head carries (request_taps.cpp writes it, lower case, last).
+// The x-request-id the copy's head carries (request_taps.cpp writes that line once, lower case,
+// after the request line). Found as a line, not as text: a field value cannot hold CRLF, but it
+// can hold "x-request-id: " (the id itself is the client's).
 std::string_view request_id(std::string_view head) {
-  constexpr std::string_view kField = "x-request-id: ";
-  const std::size_t at = head.rfind(kField);
+  constexpr std::string_view kLine = "\r\nx-request-id: ";
+  const std::size_t at = head.find(kLine);
   if (at == std::string_view::npos) return {};
-  const std::string_view value = head.substr(at + kField.size());
+  const std::string_view value = head.substr(at + kLine.size());
   return value.substr(0, value.find("\r\n"));
 }
 

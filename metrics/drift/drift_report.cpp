@@ -254,7 +254,8 @@ std::string DriftEngine::drift_json() const {
   double dropped = 0;
   for (const auto& p : producers_) dropped += static_cast<double>(p->dropped.load());
   doc["dropped_samples"] = dropped;
-  return doc.dump(2);
+  // The profile path comes from a flag: bytes that are not UTF-8 are replaced, not thrown.
+  return doc.dump(2, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace mlsidecar::drift

@@ -25,7 +25,8 @@ void cut(std::string& s, std::size_t max) {
 void DisagreementLog::add(Disagreement d) {
   cut(d.primary, kMaxValueBytes);
   cut(d.shadow, kMaxValueBytes);
-  cut(d.request_id, kMaxValueBytes);
+  cut(d.output, kMaxValueBytes);
+  cut(d.request_id, kMaxRequestIdBytes);
   std::lock_guard lock(mutex_);
   ++total_;
   if (entries_.size() == kCapacity) entries_.pop_front();

@@ -4,7 +4,8 @@
 //
 // An entry is a status class that differs (output empty), or the first row of a label or argmax
 // output that differs (one entry per output of the pair). Values are the status codes, the label
-// texts or the argmax indices, cut at kMaxValueBytes; numeric outputs have no entry (their
+// texts or the argmax indices, cut at kMaxValueBytes (so are output names, which come from the
+// models' answers); numeric outputs have no entry (their
 // differences are histograms). Only outputs are kept, never request bodies.
 //
 // Example of json("v2"):
@@ -43,8 +44,12 @@ class DisagreementLog {
  public:
   static constexpr std::size_t kCapacity = 32;
   static constexpr std::size_t kMaxValueBytes = 120;
+  // The sidecar keeps request ids of up to 200 bytes; an id is kept whole up to this, to be
+  // looked up as it is.
+  static constexpr std::size_t kMaxRequestIdBytes = 256;
 
-  // Keeps `d` (its values cut at kMaxValueBytes), forgetting the oldest beyond kCapacity.
+  // Keeps `d` (its values and output name cut at kMaxValueBytes), forgetting the oldest beyond
+  // kCapacity.
   void add(Disagreement d);
   std::uint64_t total() const;
   std::string json(const std::string& version) const;

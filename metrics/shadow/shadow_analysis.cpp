@@ -124,7 +124,7 @@ std::optional<std::string> ShadowAnalysis::drift_json() const {
   if (!impl_->drift) return std::nullopt;
   nlohmann::json doc = nlohmann::json::parse(impl_->drift->drift_json());
   doc["version"] = impl_->settings.version;
-  return doc.dump(2);
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string ShadowAnalysis::disagreements_json() const {

@@ -198,6 +198,21 @@ def test_drift_shows_the_shadows_output_drift_beside_the_primarys(primary, tmp_p
         assert psi > label(doc)["statistics"]["psi"]
 
 
+def test_the_shadow_endpoint_shows_the_clients_request_id_whole(primary):
+    # A 200-byte id (the longest the sidecar keeps) that also spells the field's name.
+    rid = ("job-7 x-request-id: forged " * 8)[:200]
+    with VersionedModel("--disagree-every", "1") as shadow, \
+         shadow_sidecar(primary, shadow.port, "--shadow-class-outputs", "label") as sc:
+        client = Client(sc.port)
+        status, _, _ = client.post(INFER, infer_body(1), request_id=rid)
+        client.close()
+        assert status == 200
+        doc = wait_for(lambda: (lambda d: d if d["recent"] else None)(
+            http_json(sc.admin_port, "GET", "/shadow")[1]), what="the disagreement listed")
+        assert [e["request_id"] for e in doc["recent"]] == [rid]
+        assert shadow.stats()["last"][-1][0] == rid  # the id the shadow got
+
+
 def test_the_shadow_endpoint_says_when_shadow_traffic_is_off(primary):
     with start_sidecar(primary.port) as sc:
         status, doc = http_json(sc.admin_port, "GET", "/shadow")
