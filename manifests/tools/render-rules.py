@@ -278,6 +278,19 @@ class Rules:
                 f"{{{{ $value | humanizePercentage }}}} of streamed completions of model "
                 f"{{{{ $labels.model }}}} ended without a finish from the model over 5m; the policy allows "
                 f"{percent(ab['ratio'])}.")})
+        sf = p["shadow"]["failing"]
+        copies = "sum by ({by}, version) (rate(mlsidecar_shadow_requests_total{sel}[5m]))"
+        rules.append({
+            "alert": "MlsidecarShadowFailing",
+            "expr": copies.format(by=by, sel=self.sel_with('code=~"5xx|error"')) + "\n/\n" +
+                    copies.format(by=by, sel=self.sel_with()) + f"\n> {number(sf['ratio'])}",
+            "for": sf["for"], "labels": {"severity": sf["severity"]},
+            "annotations": self.annotations(
+                "MlsidecarShadowFailing", "MlsidecarShadowFailing",
+                f"Shadow version {{{{ $labels.version }}}} of {where} fails the copies sent to it",
+                f"{{{{ $value | humanizePercentage }}}} of the copies sent to the shadow answered 5xx or "
+                f"nothing over 5m; the policy allows {percent(sf['ratio'])}. Its agreement numbers "
+                f"measure its failures, not the new model.")})
         return {"name": "mlsidecar-alerts", "interval": p["interval"], "rules": rules}
 
     def groups(self):
