@@ -25,6 +25,7 @@
 #include "metrics/drift/open_inference_v2_grpc.h"
 #include "metrics/drift/payload.h"
 #include "metrics/drift/protobuf_wire.h"
+#include "metrics/utf8.h"
 
 namespace mlsidecar::drift {
 namespace {
@@ -455,37 +456,6 @@ ReadStatus read_tensors(std::string_view message, Direction direction, const Fea
   return ReadStatus::ok;
 }
 
-bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t n = 0;
-    std::uint32_t cp = 0, min = 0;
-    if ((c & 0xe0) == 0xc0) {
-      n = 1, cp = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2, cp = c & 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (static_cast<std::size_t>(end - p) <= n) return false;
-    for (std::size_t i = 1; i <= n; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    p += n + 1;
-  }
-  return true;
-}
-
 }  // namespace
 
 ReadResult read_open_inference_v2_grpc(std::string_view message, Direction direction,
@@ -510,7 +480,7 @@ std::optional<std::pair<std::string_view, std::string_view>> v2_grpc_model(
     if (f.type != WireType::length) continue;
     (f.number == 1 ? model.first : model.second) = f.bytes;
   }
-  if (r.failed() || !valid_utf8(model.first) || !valid_utf8(model.second)) return std::nullopt;
+  if (r.failed() || !utf8::valid(model.first) || !utf8::valid(model.second)) return std::nullopt;
   return model;
 }
 

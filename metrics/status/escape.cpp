@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "metrics/utf8.h"
+
 namespace mlsidecar::status {
 namespace {
 
@@ -21,35 +23,6 @@ std::string replace_chars(std::string_view text, Replacement replacement) {
   return out;
 }
 
-// Length of the valid UTF-8 sequence at text[i] (1..4) and its code point; 0 when invalid
-// (overlong forms, surrogates and code points above U+10FFFF included).
-std::size_t utf8_at(std::string_view text, std::size_t i, std::uint32_t& cp) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-  const unsigned char b0 = byte(i);
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  }
-  std::size_t n = 0;
-  std::uint32_t min = 0;
-  if ((b0 & 0xE0) == 0xC0) {
-    n = 2, cp = b0 & 0x1F, min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    n = 3, cp = b0 & 0x0F, min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    n = 4, cp = b0 & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + n > text.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (byte(i + k) & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n;
-}
-
 bool shown_escaped(std::uint32_t cp) {
   return (cp >= 0x80 && cp <= 0x9F) || cp == 0x200E || cp == 0x200F || cp == 0x2028 ||
          cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
@@ -63,7 +36,7 @@ std::string message_escape(std::string_view text) {
   char buf[8];
   for (std::size_t i = 0; i < text.size();) {
     std::uint32_t cp = 0;
-    const std::size_t n = utf8_at(text, i, cp);
+    const std::size_t n = utf8::sequence_at(text, i, cp);
     if (n == 0 || cp < 0x20 || cp == 0x7F || cp == '\\') {
       std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(text[i]));
       out += buf;
